@@ -1,0 +1,242 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Installs and builds everything the project needs, idempotently:
+#   packages  Debian packages from the machine's own apt configuration
+#   bindgen   bindgen-cli, pinned, with `cargo install --locked`
+#   sources   linux-source-7.2 and the rust-src matching `rustc --version`, from Debian's
+#             trixie-backports suite, through apt with private state directories
+#   kernel    the test kernel, configured from tests/kernel/config.fragment, in a cache
+#             outside the clone keyed by kernel version + fragment + rustc + bindgen
+#   all       all of the above (the default)
+#
+# Each step does nothing when its result is already there. The cache lives in $IPMB_CACHE
+# (default ~/.cache/ipmb). The result is described in $IPMB_CACHE/env, a shell fragment with
+# KDIR, KSRC, RUST_LIB_SRC, LLVM, BINDGEN and LIBCLANG_PATH, which scripts/kmake.sh reads.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+CACHE=${IPMB_CACHE:-$HOME/.cache/ipmb}
+LLVM_SUFFIX=-19
+JOBS=$(($(nproc) + 1))
+
+say() { printf '\033[1m[setup]\033[0m %s\n' "$*" >&2; }
+warn() { printf '\033[1;33m[setup] WARNING:\033[0m %s\n' "$*" >&2; }
+die() { printf '\033[1;31m[setup] ERROR:\033[0m %s\n' "$*" >&2; exit 1; }
+pinned() { grep -v '^#' "$1" | grep -v '^[[:space:]]*$' | head -n1; }
+
+as_root() {
+	if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+HOST_PACKAGES=(
+	clang-19 lld-19 llvm-19 libclang-19-dev
+	make flex bison bc libelf-dev libssl-dev cpio xz-utils kmod
+	busybox-static qemu-system-x86 gcc gcc-multilib python3
+)
+
+step_packages() {
+	local missing=()
+	local p
+	for p in "${HOST_PACKAGES[@]}"; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||
+			missing+=("$p")
+	done
+	if [ ${#missing[@]} -eq 0 ]; then
+		say "Debian packages: all present"
+		return
+	fi
+	say "Debian packages: installing ${missing[*]}"
+	as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q
+	as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+		"${missing[@]}"
+}
+
+BINDGEN_VERSION=$(pinned "$ROOT/tests/kernel/bindgen.version")
+BINDGEN=$CACHE/tools/bin/bindgen
+export LIBCLANG_PATH=/usr/lib/llvm$LLVM_SUFFIX/lib
+
+step_bindgen() {
+	if [ -x "$BINDGEN" ] && "$BINDGEN" --version 2>/dev/null | grep -q " $BINDGEN_VERSION\$"; then
+		say "bindgen $BINDGEN_VERSION: present"
+		return
+	fi
+	say "bindgen $BINDGEN_VERSION: cargo install --locked (takes about 2 minutes)"
+	cargo install --locked --root "$CACHE/tools" bindgen-cli --version "$BINDGEN_VERSION"
+}
+
+# apt with private state: the mirror comes from the machine's own apt sources.
+APT_DIR=$CACHE/apt
+apt_opts() {
+	echo "-o Dir::Etc::SourceList=$APT_DIR/sources.list -o Dir::Etc::SourceParts=/dev/null" \
+		"-o Dir::State::Lists=$APT_DIR/lists -o Dir::Cache=$APT_DIR/cache" \
+		"-o Dir::State::Status=$APT_DIR/status -o APT::Sandbox::User=root"
+}
+
+apt_private_update() {
+	local mirror
+	mirror=$(awk '/^URIs:/{print $2; exit}' /etc/apt/sources.list.d/*.sources 2>/dev/null || true)
+	[ -n "$mirror" ] || mirror=$(awk '/^deb /{print $2; exit}' /etc/apt/sources.list 2>/dev/null || true)
+	[ -n "$mirror" ] || die "no Debian mirror found in the machine's apt sources"
+	mkdir -p "$APT_DIR/lists/partial" "$APT_DIR/cache/archives/partial"
+	touch "$APT_DIR/status"
+	echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $mirror trixie-backports main" \
+		>"$APT_DIR/sources.list"
+	say "apt (private state): updating trixie-backports index"
+	# shellcheck disable=SC2046
+	apt-get $(apt_opts) update -q >&2
+}
+
+madison() {
+	# shellcheck disable=SC2046
+	apt-cache $(apt_opts) madison "$1" | awk -F'|' '{gsub(/ /, "", $2); print $2}'
+}
+
+fetch_deb() {
+	local pkg=$1 ver=$2 dest=$CACHE/debs
+	mkdir -p "$dest"
+	local file
+	file=$(ls "$dest/${pkg}_${ver//:/%3a}_"*.deb 2>/dev/null | head -n1 || true)
+	if [ -z "$file" ]; then
+		say "downloading $pkg $ver"
+		# shellcheck disable=SC2046
+		(cd "$dest" && apt-get $(apt_opts) download "$pkg=$ver") >&2
+		file=$(ls "$dest/${pkg}_${ver//:/%3a}_"*.deb | head -n1)
+	fi
+	echo "$file"
+}
+
+RUSTC_VERSION=$(rustc --version | awk '{print $2}')
+
+# Sets KVER (Debian version of linux-source-7.2) and RSVER (rust-src), resolving them from the
+# pinned file and rustc, with the index only when a choice has to be made.
+resolve_versions() {
+	local want
+	want=$(pinned "$ROOT/tests/kernel/linux.version")
+	if [ -f "$CACHE/resolved" ] && grep -qx "want=$want rustc=$RUSTC_VERSION" "$CACHE/resolved.key" 2>/dev/null; then
+		# shellcheck disable=SC1091
+		. "$CACHE/resolved"
+		return
+	fi
+	apt_private_update
+	if madison linux-source-7.2 | grep -qxF "$want"; then
+		KVER=$want
+	else
+		KVER=$(madison linux-source-7.2 | sort -V | tail -n1)
+		[ -n "$KVER" ] || die "the mirror offers no linux-source-7.2"
+		warn "linux-source-7.2 $want is no longer on the mirror; falling back to $KVER"
+	fi
+	RSVER=$(madison rust-src | grep "^$RUSTC_VERSION+" | sort -V | tail -n1 || true)
+	[ -n "$RSVER" ] || die "no rust-src $RUSTC_VERSION in trixie-backports (rustc is $RUSTC_VERSION)"
+	printf 'KVER=%q\nRSVER=%q\n' "$KVER" "$RSVER" >"$CACHE/resolved"
+	echo "want=$want rustc=$RUSTC_VERSION" >"$CACHE/resolved.key"
+}
+
+step_sources() {
+	resolve_versions
+	KUPSTREAM=${KVER%%-*}
+	KSRC=$CACHE/src/linux-$KUPSTREAM
+	RUST_LIB_SRC=$CACHE/src/rust-src-$RUSTC_VERSION/usr/src/rustc-$RUSTC_VERSION/library
+	if [ ! -f "$KSRC/.ipmb-extracted" ]; then
+		local deb tmp
+		deb=$(fetch_deb linux-source-7.2 "$KVER")
+		tmp=$CACHE/src/tmp-linux
+		rm -rf "$tmp" "$KSRC"
+		mkdir -p "$tmp"
+		say "unpacking linux-source-7.2 $KVER"
+		dpkg-deb -x "$deb" "$tmp"
+		tar -C "$CACHE/src" -xf "$tmp"/usr/src/linux-source-*.tar.xz
+		mv "$CACHE/src/linux-source-7.2" "$KSRC"
+		rm -rf "$tmp"
+		touch "$KSRC/.ipmb-extracted"
+	else
+		say "kernel sources $KVER: present"
+	fi
+	if [ ! -d "$RUST_LIB_SRC/core" ]; then
+		local deb
+		deb=$(fetch_deb rust-src "$RSVER")
+		say "unpacking rust-src $RSVER"
+		rm -rf "$CACHE/src/rust-src-$RUSTC_VERSION"
+		dpkg-deb -x "$deb" "$CACHE/src/rust-src-$RUSTC_VERSION"
+		[ -d "$RUST_LIB_SRC/core" ] || die "rust-src $RSVER has no library/core"
+	else
+		say "rust-src $RSVER: present"
+	fi
+}
+
+kmake() {
+	make -C "$KSRC" O="$KDIR" LLVM=$LLVM_SUFFIX RUST_LIB_SRC="$RUST_LIB_SRC" \
+		BINDGEN="$BINDGEN" "$@"
+}
+
+step_kernel() {
+	step_sources
+	local frag=$ROOT/tests/kernel/config.fragment key
+	key=$(printf '%s\n' "kernel=$KVER" "rustc=$RUSTC_VERSION" "bindgen=$BINDGEN_VERSION" \
+		"llvm=$LLVM_SUFFIX" "fragment=$(sha256sum <"$frag" | cut -c1-16)")
+	KDIR=$CACHE/build/linux-${KVER%%-*}-$(echo "$key" | sha256sum | cut -c1-12)
+	if [ -f "$KDIR/.ipmb-key" ] && [ "$(cat "$KDIR/.ipmb-key")" = "$key" ] &&
+		[ -f "$KDIR/arch/x86/boot/bzImage" ]; then
+		say "kernel: cached in $KDIR"
+		write_env
+		return
+	fi
+	say "kernel: building in $KDIR (key: $(echo "$key" | tr '\n' ' '))"
+	mkdir -p "$KDIR"
+	rm -f "$KDIR/.ipmb-key"
+	kmake -s tinyconfig
+	"$KSRC/scripts/kconfig/merge_config.sh" -m -O "$KDIR" "$KDIR/.config" "$frag" >/dev/null
+	kmake -s olddefconfig
+	# Every option the fragment asks for must survive Kconfig's dependency resolution.
+	local line opt val bad=0
+	while IFS= read -r line; do
+		case "$line" in CONFIG_*=*) ;; *) continue ;; esac
+		opt=${line%%=*}
+		val=${line#*=}
+		if ! grep -qx "$opt=$val" "$KDIR/.config"; then
+			warn "config: $line requested, .config has: $(grep -E "^(# )?$opt[= ]" "$KDIR/.config" || echo unset)"
+			bad=1
+		fi
+	done <"$frag"
+	[ $bad -eq 0 ] || die "kernel config fragment not satisfied (see above)"
+	kmake -s rustavailable >/dev/null || die "Rust is not available for this kernel (make rustavailable)"
+	say "kernel: compiling with $JOBS jobs (about 10-15 minutes from scratch); full log in $KDIR/build.log"
+	local start=$SECONDS
+	if ! kmake -j"$JOBS" 2>&1 | tee "$KDIR/build.log" | awk -v start="$start" '
+		/^  [A-Z]/ { n++; if (n % 250 == 0) { printf "[setup] kernel: %d build steps, %s\n", n, $NF; fflush() } }
+		/error:|Error [0-9]/ { print; fflush() }'; then
+		tail -n 40 "$KDIR/build.log" >&2
+		die "kernel build failed"
+	fi
+	[ -f "$KDIR/arch/x86/boot/bzImage" ] || die "kernel build produced no bzImage"
+	echo "$key" >"$KDIR/.ipmb-key"
+	say "kernel: built in $((SECONDS - start)) s"
+	write_env
+}
+
+write_env() {
+	{
+		printf 'KSRC=%q\n' "$KSRC"
+		printf 'KDIR=%q\n' "$KDIR"
+		printf 'KVER=%q\n' "$KVER"
+		printf 'RUST_LIB_SRC=%q\n' "$RUST_LIB_SRC"
+		printf 'LLVM=%q\n' "$LLVM_SUFFIX"
+		printf 'BINDGEN=%q\n' "$BINDGEN"
+		printf 'LIBCLANG_PATH=%q\n' "$LIBCLANG_PATH"
+	} >"$CACHE/env.tmp"
+	mv "$CACHE/env.tmp" "$CACHE/env"
+}
+
+mkdir -p "$CACHE"
+# One setup at a time per cache: a second `make` waits instead of racing the first.
+exec 9>"$CACHE/.lock"
+flock 9
+
+case "${1:-all}" in
+packages) step_packages ;;
+bindgen) step_bindgen ;;
+sources) step_sources ;;
+kernel) step_packages; step_bindgen; step_kernel ;;
+all) step_packages; step_bindgen; step_kernel ;;
+*) die "usage: $0 [packages|bindgen|sources|kernel|all]" ;;
+esac

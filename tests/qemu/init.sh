@@ -1,0 +1,61 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+#
+# PID 1 of the test guest (busybox). Reads /etc/ipmb-test.conf (written by tests/qemu/run.py),
+# loads the modules so their KUnit suites run, runs the end-to-end programs from the host's
+# root filesystem (read-only over 9p) with results on the second serial port, asks kmemleak
+# for a scan, and powers off. Every phase prints a marker the host side checks for.
+/bin/busybox --install -s /bin
+export PATH=/bin:/sbin:/usr/bin:/usr/sbin
+mount -t proc proc /proc
+mount -t sysfs sys /sys
+mount -t devtmpfs dev /dev 2>/dev/null
+mount -t debugfs debugfs /sys/kernel/debug
+mount -t tmpfs tmp /tmp
+. /etc/ipmb-test.conf
+
+marker() { echo "IPMB-HARNESS: $*" >/dev/kmsg; }
+
+# Boot noise is not ours: start kmemleak's bookkeeping from a clean slate.
+[ -e /sys/kernel/debug/kmemleak ] && echo clear >/sys/kernel/debug/kmemleak
+
+# Only lines of KERN_WARNING and worse reach the console in demo mode.
+[ "$MODE" = demo ] && echo 4 >/proc/sys/kernel/printk
+
+marker "kunit-begin"
+for m in $KUNIT_MODULES; do
+	insmod "/modules/$m" || marker "insmod-failed $m"
+	rmmod "${m%.ko}" || marker "rmmod-failed $m"
+done
+marker "kunit-end"
+
+if mkdir -p /host && mount -t 9p -o trans=virtio,version=9p2000.L,ro host /host; then
+	mount -t proc proc /host/proc
+	mount -t sysfs sys /host/sys
+	mount -t devtmpfs dev /host/dev
+	mount -t debugfs debugfs /host/sys/kernel/debug
+	mount -t tmpfs tmp /host/tmp
+	mount -t tmpfs run /host/run
+	marker "e2e-begin"
+	if [ "$MODE" = demo ]; then
+		chroot /host /usr/bin/python3 "$REPO/tests/demo.py" --repo "$REPO" --kdir "$KDIR" \
+			>/dev/console 2>&1
+	else
+		chroot /host /usr/bin/python3 "$REPO/tests/e2e/runner.py" --repo "$REPO" --kdir "$KDIR" \
+			$E2E_ARGS >/dev/ttyS1 2>/dev/console
+	fi
+	marker "e2e-end rc=$?"
+else
+	marker "9p-mount-failed"
+fi
+
+if [ -e /sys/kernel/debug/kmemleak ]; then
+	# kmemleak reports only objects older than 5 s.
+	sleep 6
+	echo scan >/sys/kernel/debug/kmemleak
+	cat /sys/kernel/debug/kmemleak >/dev/kmsg
+	marker "kmemleak-scanned"
+fi
+marker "done"
+sync
+reboot -f
