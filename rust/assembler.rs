@@ -262,11 +262,17 @@ mod tests {
         f[8] ^= 0x40;
         a.event(Event::WriteRequested);
         feed(&mut a, &f[1..]);
-        assert_eq!(a.event(Event::Stop), Action::Dropped(FrameError::BadDataChecksum));
+        assert_eq!(
+            a.event(Event::Stop),
+            Action::Dropped(FrameError::BadDataChecksum)
+        );
         f[2] ^= 0x40;
         a.event(Event::WriteRequested);
         feed(&mut a, &f[1..]);
-        assert_eq!(a.event(Event::Stop), Action::Dropped(FrameError::BadHeaderChecksum));
+        assert_eq!(
+            a.event(Event::Stop),
+            Action::Dropped(FrameError::BadHeaderChecksum)
+        );
     }
 
     #[test]
@@ -276,7 +282,10 @@ mod tests {
         let mut a = Assembler::<241>::new(0x22, SPEC_MAX_LEN);
         a.event(Event::WriteRequested);
         feed(&mut a, &f[1..]);
-        assert_eq!(a.event(Event::Stop), Action::Dropped(FrameError::BadHeaderChecksum));
+        assert_eq!(
+            a.event(Event::Stop),
+            Action::Dropped(FrameError::BadHeaderChecksum)
+        );
     }
 
     #[test]
@@ -307,7 +316,10 @@ mod tests {
             src_lun: 1,
             cmd: 0x40,
         };
-        assert_eq!(frame::build(&mut f, SPEC_MAX_LEN, &hdr, &[0x5a; 25]), Ok(SPEC_MAX_LEN));
+        assert_eq!(
+            frame::build(&mut f, SPEC_MAX_LEN, &hdr, &[0x5a; 25]),
+            Ok(SPEC_MAX_LEN)
+        );
         let mut a = Assembler::<241>::new(OWN, SPEC_MAX_LEN);
         a.event(Event::WriteRequested);
         assert!(feed(&mut a, &f[1..]));

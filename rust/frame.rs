@@ -180,7 +180,10 @@ mod tests {
 
     #[test]
     fn short_frames_fail() {
-        assert_eq!(validate(&GET_DEVICE_ID[..6], SPEC_MAX_LEN), Err(FrameError::TooShort));
+        assert_eq!(
+            validate(&GET_DEVICE_ID[..6], SPEC_MAX_LEN),
+            Err(FrameError::TooShort)
+        );
         assert_eq!(validate(&[], SPEC_MAX_LEN), Err(FrameError::TooShort));
         // A response needs a completion code: 7 bytes is a request's minimum, not a response's.
         let mut rsp = [0x20, 0x1c, 0xc4, 0x72, 0x04, 0x01, 0x00];
@@ -209,7 +212,10 @@ mod tests {
     fn header_checksum_checked() {
         let mut f = GET_DEVICE_ID;
         f[CS1] ^= 1;
-        assert_eq!(validate(&f, SPEC_MAX_LEN), Err(FrameError::BadHeaderChecksum));
+        assert_eq!(
+            validate(&f, SPEC_MAX_LEN),
+            Err(FrameError::BadHeaderChecksum)
+        );
     }
 
     #[test]
@@ -257,9 +263,18 @@ mod tests {
             cmd: 0x01,
         };
         let mut buf = [0u8; SPEC_MAX_LEN];
-        assert_eq!(build(&mut buf, SPEC_MAX_LEN, &hdr, &[0u8; 26]), Err(FrameError::TooLong));
-        assert_eq!(build(&mut buf[..8], 40, &hdr, &[0u8; 2]), Err(FrameError::TooLong));
+        assert_eq!(
+            build(&mut buf, SPEC_MAX_LEN, &hdr, &[0u8; 26]),
+            Err(FrameError::TooLong)
+        );
+        assert_eq!(
+            build(&mut buf[..8], 40, &hdr, &[0u8; 2]),
+            Err(FrameError::TooLong)
+        );
         hdr.dest = 0x73;
-        assert_eq!(build(&mut buf, SPEC_MAX_LEN, &hdr, &[]), Err(FrameError::BadAddress));
+        assert_eq!(
+            build(&mut buf, SPEC_MAX_LEN, &hdr, &[]),
+            Err(FrameError::BadAddress)
+        );
     }
 }

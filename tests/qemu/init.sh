@@ -14,13 +14,11 @@ mount -t debugfs debugfs /sys/kernel/debug
 mount -t tmpfs tmp /tmp
 . /etc/ipmb-test.conf
 
-marker() { echo "IPMB-HARNESS: $*" >/dev/kmsg; }
+# Markers are logged at KERN_CRIT so they reach the console at any console log level.
+marker() { echo "<2>IPMB-HARNESS: $*" >/dev/kmsg; }
 
 # Boot noise is not ours: start kmemleak's bookkeeping from a clean slate.
 [ -e /sys/kernel/debug/kmemleak ] && echo clear >/sys/kernel/debug/kmemleak
-
-# Only lines of KERN_WARNING and worse reach the console in demo mode.
-[ "$MODE" = demo ] && echo 4 >/proc/sys/kernel/printk
 
 marker "kunit-begin"
 for m in $KUNIT_MODULES; do
@@ -28,6 +26,9 @@ for m in $KUNIT_MODULES; do
 	rmmod "${m%.ko}" || marker "rmmod-failed $m"
 done
 marker "kunit-end"
+
+# In demo mode only KERN_WARNING and worse reach the console from here on.
+[ "$MODE" = demo ] && echo 4 >/proc/sys/kernel/printk
 
 if mkdir -p /host && mount -t 9p -o trans=virtio,version=9p2000.L,ro host /host; then
 	mount -t proc proc /host/proc

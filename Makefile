@@ -1,0 +1,58 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# ipmb: out-of-tree Rust kernel module. Common targets:
+#
+#   make                  build ipmb.ko (against the project's cached kernel, built on demand)
+#   make KDIR=/path/to/kernel/build    build against your own Rust-enabled kernel tree
+#   make check            all tests: host, module build (clippy, rustfmt), QEMU (KUnit + e2e)
+#   make demo             boot QEMU and show two IPMB nodes talking
+#   make clippy           build with clippy, warnings are errors
+#   make rustfmtcheck     check formatting (rustfmt with the kernel's settings)
+#   make modules_install  install into /lib/modules (INSTALL_MOD_PATH honoured)
+#   make setup            install packages and build the cached kernel only
+#   make clean
+#
+# The cache lives in $(IPMB_CACHE) (default ~/.cache/ipmb).
+
+export KDIR
+export IPMB_CACHE ?= $(HOME)/.cache/ipmb
+
+KMAKE := scripts/kmake.sh
+RUST_SOURCES = $(shell find rust tests -name '*.rs' -not -path '*/target/*')
+
+.PHONY: all modules clean modules_install clippy rustfmt rustfmtcheck setup host-test \
+	check demo
+
+all: modules
+
+modules:
+	@$(KMAKE) modules
+
+clean:
+	@$(KMAKE) clean
+	rm -rf build tests/host/target
+
+modules_install:
+	@$(KMAKE) modules_install
+
+# Forces a rebuild of every Rust object with clippy-driver and warnings as errors.
+clippy:
+	@$(KMAKE) CLIPPY=1 IPMB_WERROR=1 -B modules
+
+setup:
+	@scripts/setup.sh all
+
+rustfmt:
+	@scripts/rustfmt.sh
+
+rustfmtcheck:
+	@scripts/rustfmt.sh --check
+
+host-test:
+	cargo test --manifest-path tests/host/Cargo.toml
+
+check:
+	@scripts/check.sh
+
+demo:
+	@scripts/demo.sh

@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# `make check`: every test the project has, in order:
+#   setup      packages, bindgen, the cached kernel (no-ops when present)
+#   host       cargo test on the core-only protocol files
+#   rustfmt    formatting of every Rust file
+#   clippy     the module built with clippy-driver, warnings as errors (this is the module build)
+#   samples    the userspace programs under samples/, when present
+#   qemu       the test kernel booted under QEMU: KUnit suites, e2e tests, kernel-log checks
+# The last line is "N passed, N failed"; the exit status is non-zero on any failure.
+set -uo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+mkdir -p build
+passed=0
+failed=0
+t0=$SECONDS
+
+step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+static_check() { # name, command...
+	local name=$1 start=$SECONDS
+	shift
+	if "$@"; then
+		passed=$((passed + 1))
+		echo "ok: $name ($((SECONDS - start)) s)"
+	else
+		failed=$((failed + 1))
+		echo "FAILED: $name"
+	fi
+}
+
+step "setup"
+if ! scripts/setup.sh all; then
+	echo "FAILED: setup"
+	echo "0 passed, 1 failed"
+	exit 1
+fi
+
+step "host tests (cargo test)"
+host_log=build/host-test.log
+cargo test --manifest-path tests/host/Cargo.toml 2>&1 | tee "$host_log"
+hp=$(awk '/^test result:/{s += $4} END{print s + 0}' "$host_log")
+hf=$(awk '/^test result:/{s += $6} END{print s + 0}' "$host_log")
+if ! grep -q '^test result:' "$host_log"; then hf=$((hf + 1)); fi
+passed=$((passed + hp))
+failed=$((failed + hf))
+echo "host: $hp passed, $hf failed"
+
+step "harness self-tests (KTAP parser)"
+ktap_log=build/ktap-test.log
+python3 -m unittest tests/qemu/test_ktap.py 2>&1 | tee "$ktap_log"
+kn=$(awk '/^Ran [0-9]+ test/{print $2}' "$ktap_log")
+kf=$(grep -oE 'failures=[0-9]+|errors=[0-9]+' "$ktap_log" | awk -F= '{s += $2} END{print s + 0}')
+[ -n "$kn" ] || { kn=1; kf=1; }
+passed=$((passed + kn - kf))
+failed=$((failed + kf))
+
+step "rustfmt"
+static_check rustfmtcheck scripts/rustfmt.sh --check
+
+step "module build (clippy, warnings are errors)"
+static_check "clippy build" make --no-print-directory clippy
+
+if [ -f samples/Makefile ]; then
+	step "samples"
+	static_check "samples build" make --no-print-directory -C samples
+fi
+
+step "QEMU: KUnit + e2e"
+if [ -f ipmb.ko ]; then
+	qlog=build/qemu-check.log
+	python3 tests/qemu/run.py --mode check 2>&1 | tee "$qlog"
+	line=$(grep -E '^qemu: [0-9]+ passed, [0-9]+ failed' "$qlog" | tail -n1)
+	if [ -n "$line" ]; then
+		qp=$(echo "$line" | awk '{print $2}')
+		qf=$(echo "$line" | awk '{print $4}')
+	else
+		qp=0
+		qf=1
+	fi
+	passed=$((passed + qp))
+	failed=$((failed + qf))
+else
+	echo "FAILED: no ipmb.ko to boot"
+	failed=$((failed + 1))
+fi
+
+echo
+echo "make check took $((SECONDS - t0)) s"
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
