@@ -4,28 +4,34 @@
 //!
 //! See `Documentation/ipmb.rst` for the user-facing description.
 
-use kernel::prelude::*;
-
 mod assembler;
+mod driver;
 mod frame;
+mod irq_lock;
+mod miscdev;
+mod ring;
+mod stats;
+mod sysfs;
+mod target;
 
-module! {
-    type: IpmbModule,
+kernel::module_i2c_driver! {
+    type: driver::IpmbDriver,
     name: "ipmb",
     authors: ["The ipmb developers"],
     description: "IPMB endpoint (I2C target backend, /dev/ipmb-N)",
     license: "GPL v2",
-}
-
-struct IpmbModule;
-
-impl kernel::Module for IpmbModule {
-    fn init(_module: &'static ThisModule) -> Result<Self> {
-        pr_info!(
-            "loaded: frames of {}..{} bytes\n",
-            frame::MIN_REQUEST_LEN,
-            frame::SPEC_MAX_LEN
-        );
-        Ok(IpmbModule)
-    }
+    params: {
+        max_frame_len: u32 {
+            default: 32,
+            description: "Longest accepted frame in bytes, address included (8..240; IPMB: 32)",
+        },
+        queue_len: u32 {
+            default: 256,
+            description: "Receive queue capacity in frames per device (1..4096)",
+        },
+        tx_retries: u32 {
+            default: 3,
+            description: "Retries of a write() after a NAK or an arbitration loss",
+        },
+    },
 }

@@ -18,3 +18,9 @@ pub mod frame;
 
 #[path = "../../../rust/assembler.rs"]
 pub mod assembler;
+
+#[path = "../../../rust/ring.rs"]
+pub mod ring;
+
+#[path = "../../../rust/stats.rs"]
+pub mod stats;

@@ -1,0 +1,474 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The `ipmb-dev` I2C driver: probe, the target backend, and `/dev/ipmb-N`.
+//!
+//! Execution contexts and locking:
+//!
+//! - The target callback ([`Shared::rx_event`]) runs in the I2C controller's interrupt
+//!   handler. It takes only `Shared::rx`, an IRQ-saving spinlock, never sleeps or allocates,
+//!   and wakes readers after dropping the lock.
+//! - `read`, `write` and `poll` run in process context. `read` waits on `Shared::wait` with
+//!   `rx` released while asleep. `write` holds `Shared::tx` (a mutex) across the I2C transfer
+//!   and its retries, which serialises transmissions and lets unbind wait for the one in
+//!   flight; `rx` is taken only briefly, to count, and never while `tx` is being acquired.
+//! - Unbind marks the state dead, wakes every reader, waits for a transmission in flight,
+//!   then unregisters the target, the character device and the sysfs group. Open files keep
+//!   the shared state (an `Arc`) alive and get `ENODEV` from then on.
+
+use kernel::{
+    acpi, bindings,
+    device::Core,
+    fs::{
+        file::flags::O_NONBLOCK,
+        File, //
+    },
+    i2c, new_mutex, new_poll_condvar, of,
+    prelude::*,
+    sync::{
+        poll::{
+            PollCondVar,
+            PollTable, //
+        },
+        Arc,
+        Mutex, //
+    },
+    time::{
+        delay::fsleep,
+        Delta, //
+    },
+    uaccess::{
+        UserSliceReader,
+        UserSliceWriter, //
+    },
+};
+
+use crate::{
+    assembler::{
+        Action,
+        Assembler,
+        Event,
+        READ_FILL, //
+    },
+    frame,
+    irq_lock::{
+        new_irq_spinlock,
+        IrqSpinLock, //
+    },
+    miscdev,
+    ring::FrameRing,
+    stats::Counters,
+    sysfs,
+    target, //
+};
+
+/// The largest frame any instance accepts (the in-tree C driver's limit), address included.
+pub(crate) const MAX_LEN_LIMIT: usize = 240;
+
+const EPOLLIN: u32 = 0x0001;
+const EPOLLOUT: u32 = 0x0004;
+const EPOLLERR: u32 = 0x0008;
+const EPOLLHUP: u32 = 0x0010;
+
+/// Receive-side state, shared with the target callback.
+struct RxState {
+    asm: Assembler<MAX_LEN_LIMIT>,
+    ring: FrameRing<Storage>,
+    counters: Counters,
+    /// The device is unbound: readers get `ENODEV`.
+    dead: bool,
+}
+
+/// The receive ring's storage, allocated once at probe.
+struct Storage(KVVec<u8>);
+
+impl AsRef<[u8]> for Storage {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl AsMut<[u8]> for Storage {
+    fn as_mut(&mut self) -> &mut [u8] {
+        &mut self.0
+    }
+}
+
+/// The I2C client used for transmission.
+///
+/// # Invariants
+///
+/// Points to a valid, bound `i2c_client` for as long as it is stored in [`TxState`]: unbind
+/// removes it (under the `tx` mutex) before the client can go away.
+struct Client(*mut bindings::i2c_client);
+
+// SAFETY: The client may be used from any thread; access is serialised by the `tx` mutex.
+unsafe impl Send for Client {}
+
+impl Client {
+    /// Sends `bytes` to the 7-bit address `addr` as one plain I2C write.
+    fn write(&self, addr: u8, bytes: &[u8]) -> Result {
+        let mut buf = [0u8; MAX_LEN_LIMIT];
+        let data = buf.get_mut(..bytes.len()).ok_or(EINVAL)?;
+        data.copy_from_slice(bytes);
+        // SAFETY: By the type invariants the client is valid.
+        let (adapter, flags) = unsafe { ((*self.0).adapter, (*self.0).flags) };
+        let mut msg = bindings::i2c_msg {
+            addr: u16::from(addr),
+            flags: (flags & bindings::I2C_CLIENT_PEC as u16),
+            len: bytes.len() as u16,
+            buf: data.as_mut_ptr(),
+        };
+        // SAFETY: `adapter` is the valid adapter of a bound client; `msg` points to `len`
+        // bytes that live across the call.
+        let ret = unsafe { bindings::i2c_transfer(adapter, &mut msg, 1) };
+        match ret {
+            1 => Ok(()),
+            r if r < 0 => Err(Error::from_errno(r)),
+            _ => Err(EIO),
+        }
+    }
+}
+
+struct TxState {
+    client: Option<Client>,
+}
+
+/// Per-instance state shared by the driver, the target callback and every open file.
+#[pin_data]
+pub(crate) struct Shared {
+    #[pin]
+    rx: IrqSpinLock<RxState>,
+    #[pin]
+    wait: PollCondVar,
+    #[pin]
+    tx: Mutex<TxState>,
+    max_len: usize,
+    retries: u32,
+}
+
+/// Probe-time configuration of an instance.
+struct Config {
+    addr: u8,
+    max_len: usize,
+    queue_len: usize,
+    retries: u32,
+}
+
+impl Shared {
+    fn new(cfg: &Config, client: *mut bindings::i2c_client) -> Result<Arc<Self>> {
+        let storage = Storage(KVVec::from_elem(
+            0u8,
+            FrameRing::<Storage>::storage_len(cfg.queue_len, cfg.max_len),
+            GFP_KERNEL,
+        )?);
+        let ring = FrameRing::new(storage, cfg.queue_len, cfg.max_len).ok_or(EINVAL)?;
+        let rx = RxState {
+            asm: Assembler::new(cfg.addr, cfg.max_len),
+            ring,
+            counters: Counters::default(),
+            dead: false,
+        };
+        Arc::pin_init(
+            try_pin_init!(Self {
+                rx <- new_irq_spinlock!(rx, c"Shared::rx"),
+                wait <- new_poll_condvar!("Shared::wait"),
+                // INVARIANT: the client is bound while probe runs and until unbind clears it.
+                tx <- new_mutex!(TxState { client: Some(Client(client)) }, "Shared::tx"),
+                max_len: cfg.max_len,
+                retries: cfg.retries,
+            }),
+            GFP_KERNEL,
+        )
+    }
+
+    /// Handles one target event (interrupt context); see [`target::Target::event`].
+    fn rx_event(&self, ev: Event) -> Result<u8> {
+        let mut queued = false;
+        let ret = {
+            let mut guard = self.rx.lock();
+            let st = &mut *guard;
+            match st.asm.event(ev) {
+                Action::None => Ok(READ_FILL),
+                // Any error NAKs the byte; the frame is counted as too long at its end.
+                Action::Nak => Err(EINVAL),
+                Action::ReadByte(b) => Ok(b),
+                Action::Frame(f) => {
+                    match st.ring.push(f) {
+                        Ok(()) => {
+                            st.counters.rx_frames += 1;
+                            queued = true;
+                        }
+                        Err(_) => st.counters.rx_overflow += 1,
+                    }
+                    Ok(READ_FILL)
+                }
+                Action::Dropped(e) => {
+                    st.counters.count_rx_drop(e);
+                    Ok(READ_FILL)
+                }
+            }
+        };
+        // Wake readers only once the lock is released.
+        if queued {
+            self.wait.notify_all();
+        }
+        ret
+    }
+
+    fn count(&self, f: impl FnOnce(&mut Counters)) {
+        f(&mut self.rx.lock().counters);
+    }
+
+    /// Sends one frame (destination address first), retrying NAKs and arbitration losses.
+    fn send(&self, frame: &[u8]) -> Result {
+        let tx = self.tx.lock();
+        let client = tx.client.as_ref().ok_or(ENODEV)?;
+        let mut attempt = 0;
+        loop {
+            match client.write(frame[frame::DEST_SA] >> 1, &frame[1..]) {
+                Ok(()) => {
+                    self.count(|c| c.tx_frames += 1);
+                    return Ok(());
+                }
+                Err(e) if is_retryable(e) && attempt < self.retries => {
+                    attempt += 1;
+                    self.count(|c| c.tx_retries += 1);
+                    // Back off 0.5, 1, 2, ... ms: a busy bus or a responder that is not ready.
+                    fsleep(Delta::from_micros(250 << attempt.min(6)));
+                }
+                Err(e) => {
+                    self.count(|c| c.tx_errors += 1);
+                    return Err(e);
+                }
+            }
+        }
+    }
+
+    fn invalid(&self) -> Error {
+        self.count(|c| c.tx_invalid += 1);
+        EINVAL
+    }
+
+    fn kill(&self) {
+        self.rx.lock().dead = true;
+        self.wait.notify_all();
+        // Waits for a transmission in flight; none can start afterwards.
+        self.tx.lock().client = None;
+    }
+}
+
+/// NAK (address or data) and arbitration loss: the conditions worth another try.
+fn is_retryable(e: Error) -> bool {
+    e == ENXIO || e == EIO || e == EAGAIN
+}
+
+impl miscdev::MiscFile for Shared {
+    fn read(&self, file: &File, mut buf: UserSliceWriter) -> Result<usize> {
+        let mut out = [0u8; 1 + MAX_LEN_LIMIT];
+        let n = {
+            let mut guard = self.rx.lock();
+            loop {
+                if guard.dead {
+                    return Err(ENODEV);
+                }
+                if let Some(n) = guard.ring.pop_into(&mut out[1..]) {
+                    break n;
+                }
+                if file.flags() & O_NONBLOCK != 0 {
+                    return Err(EAGAIN);
+                }
+                if self.wait.wait_interruptible(&mut guard) {
+                    return Err(ERESTARTSYS);
+                }
+            }
+        };
+        // The length byte counts every byte after itself; frames are at most 240 bytes.
+        out[0] = n as u8;
+        let count = buf.len().min(n + 1);
+        if let Err(e) = buf.write_slice(&out[..count]) {
+            // The reader did not get the frame: put it back at the head for the next one.
+            let mut guard = self.rx.lock();
+            if guard.ring.push_front(&out[1..=n]).is_err() {
+                guard.counters.rx_overflow += 1;
+            }
+            drop(guard);
+            self.wait.notify_all();
+            return Err(e);
+        }
+        Ok(count)
+    }
+
+    fn write(&self, _file: &File, mut buf: UserSliceReader) -> Result<usize> {
+        let count = buf.len();
+        let mut msg = [0u8; 1 + MAX_LEN_LIMIT];
+        if count == 0 || count > msg.len() {
+            return Err(self.invalid());
+        }
+        buf.read_slice(&mut msg[..count])?;
+        let len = usize::from(msg[0]);
+        if len < frame::MIN_REQUEST_LEN || count < len + 1 {
+            return Err(self.invalid());
+        }
+        let frame = &msg[1..=len];
+        if frame::validate(frame, self.max_len).is_err() {
+            return Err(self.invalid());
+        }
+        self.send(frame)?;
+        Ok(count)
+    }
+
+    fn poll(&self, file: &File, table: PollTable<'_>) -> u32 {
+        table.register_wait(file, &self.wait);
+        let guard = self.rx.lock();
+        let mut mask = EPOLLOUT;
+        if !guard.ring.is_empty() {
+            mask |= EPOLLIN;
+        }
+        if guard.dead {
+            mask |= EPOLLIN | EPOLLHUP | EPOLLERR;
+        }
+        mask
+    }
+}
+
+/// One bound instance: the driver data of its I2C client.
+///
+/// Fields drop in order: the target backend first (no more interrupts), then the character
+/// device and the sysfs group, then the shared state (freed when the last file closes).
+#[pin_data(PinnedDrop)]
+pub(crate) struct Ipmb {
+    target: target::Registration<Ipmb>,
+    #[pin]
+    misc: miscdev::Registration<Shared>,
+    stats: sysfs::Registration,
+    shared: Arc<Shared>,
+}
+
+impl target::Target for Ipmb {
+    fn event(&self, ev: Event) -> Result<u8> {
+        self.shared.rx_event(ev)
+    }
+}
+
+#[pinned_drop]
+impl PinnedDrop for Ipmb {
+    fn drop(self: Pin<&mut Self>) {
+        self.shared.kill();
+    }
+}
+
+/// Returns a snapshot of the counters of the instance bound to `dev`, if any.
+///
+/// # Safety
+///
+/// `dev` must be a valid device whose driver data is null or an [`Ipmb`] that stays valid
+/// for the call (true for the client devices the sysfs group is added to: the group is
+/// removed before the `Ipmb` goes away, and removal waits for readers).
+pub(crate) unsafe fn counters_of(dev: *mut bindings::device) -> Option<Counters> {
+    // SAFETY: `dev` is valid.
+    let data = unsafe { bindings::dev_get_drvdata(dev) };
+    if data.is_null() {
+        return None;
+    }
+    // SAFETY: Non-null driver data of our clients is a valid `Ipmb` (see above).
+    let ipmb = unsafe { &*data.cast::<Ipmb>() };
+    let counters = ipmb.shared.rx.lock().counters;
+    Some(counters)
+}
+
+/// Reads the instance configuration from the module parameters and firmware properties.
+fn config(client: *mut bindings::i2c_client) -> Result<Config> {
+    let max_len = *crate::module_parameters::max_frame_len.value() as usize;
+    let mut prop: u32 = 0;
+    // SAFETY: `client` is valid during probe; the property name is a static C string and
+    // `prop` is valid for one `u32`.
+    let has_prop = unsafe {
+        bindings::device_property_read_u32_array(
+            &raw mut (*client).dev,
+            c"max-frame-length".as_char_ptr(),
+            &mut prop,
+            1,
+        )
+    } == 0;
+    let max_len = if has_prop { prop as usize } else { max_len };
+    if !(frame::MIN_RESPONSE_LEN..=MAX_LEN_LIMIT).contains(&max_len) {
+        return Err(EINVAL);
+    }
+    let queue_len = *crate::module_parameters::queue_len.value() as usize;
+    if !(1..=4096).contains(&queue_len) {
+        return Err(EINVAL);
+    }
+    // SAFETY: `client` is valid during probe.
+    let addr7 = unsafe { (*client).addr };
+    Ok(Config {
+        // The 8-bit IPMB address; I2C 7-bit addresses fit after the shift.
+        addr: ((addr7 & 0x7f) << 1) as u8,
+        max_len,
+        queue_len,
+        retries: *crate::module_parameters::tx_retries.value(),
+    })
+}
+
+kernel::i2c_device_table!(
+    I2C_TABLE,
+    MODULE_I2C_TABLE,
+    <IpmbDriver as i2c::Driver>::IdInfo,
+    [(i2c::DeviceId::new(c"ipmb-dev"), ())]
+);
+
+kernel::of_device_table!(
+    OF_TABLE,
+    MODULE_OF_TABLE,
+    <IpmbDriver as i2c::Driver>::IdInfo,
+    [(of::DeviceId::new(c"ipmb-dev"), ())]
+);
+
+kernel::acpi_device_table!(
+    ACPI_TABLE,
+    MODULE_ACPI_TABLE,
+    <IpmbDriver as i2c::Driver>::IdInfo,
+    [(acpi::DeviceId::new(c"IPMB0001"), ())]
+);
+
+/// The I2C driver.
+pub(crate) struct IpmbDriver;
+
+impl i2c::Driver for IpmbDriver {
+    type IdInfo = ();
+    type Data<'bound> = Ipmb;
+
+    const I2C_ID_TABLE: Option<i2c::IdTable<Self::IdInfo>> = Some(&I2C_TABLE);
+    const OF_ID_TABLE: Option<of::IdTable<Self::IdInfo>> = Some(&OF_TABLE);
+    const ACPI_ID_TABLE: Option<acpi::IdTable<Self::IdInfo>> = Some(&ACPI_TABLE);
+
+    fn probe<'bound>(
+        idev: &'bound i2c::I2cClient<Core<'_>>,
+        _id_info: Option<&'bound Self::IdInfo>,
+    ) -> impl PinInit<Ipmb, Error> + 'bound {
+        let client = target::raw_client(idev);
+        let dev = idev.as_ref();
+        // SAFETY: The client and its adapter are valid during probe.
+        let nr = unsafe { (*(*client).adapter).nr };
+        let state = config(client).and_then(|cfg| Shared::new(&cfg, client));
+        let name = miscdev::name(format_args!("ipmb-{nr}"));
+        try_pin_init!(&this in Ipmb {
+            shared: state?,
+            // SAFETY: The client device outlives its driver data, which owns the group.
+            stats: unsafe { sysfs::Registration::add(&raw mut (*client).dev) }?,
+            misc <- miscdev::Registration::register(name?, 0o600, dev, shared.clone()),
+            // Last: the target goes live only once everything it touches is ready.
+            // SAFETY: The client outlives its driver data; the driver core stores `this`
+            // (the address of the `Ipmb` being built) as driver data after probe.
+            target: unsafe { target::Registration::register(client, this.as_ptr()) }
+                .inspect_err(|e| {
+                    if *e == EBUSY {
+                        dev_err!(dev, "adapter {nr}: target address in use\n");
+                    }
+                })?,
+        })
+        .pin_chain(move |_| {
+            dev_info!(dev, "/dev/ipmb-{nr} ready\n");
+            Ok(())
+        })
+    }
+}

@@ -1,0 +1,100 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Per-instance counters: every received frame, every drop by cause, every transmission.
+//!
+//! This file uses only `core`: it is compiled into the module and into the host test crate.
+
+use crate::frame::FrameError;
+
+/// Declares the counters once: the struct, its field names (the sysfs file names) and values.
+macro_rules! counters {
+    ($($(#[doc = $doc:literal])* $name:ident,)*) => {
+        /// The counters of one instance; see `Documentation/ipmb.rst`.
+        #[derive(Clone, Copy, Default, Debug, PartialEq, Eq)]
+        pub(crate) struct Counters {
+            $($(#[doc = $doc])* pub(crate) $name: u64,)*
+        }
+
+        /// The counter names, in the order [`Counters::values`] returns them.
+        pub(crate) const NAMES: &[&core::ffi::CStr] = &[$(
+            match core::ffi::CStr::from_bytes_with_nul(concat!(stringify!($name), "\0").as_bytes()) {
+                Ok(s) => s,
+                Err(_) => c"?",
+            },
+        )*];
+
+        impl Counters {
+            /// Returns the counters as an array in the order of [`NAMES`].
+            pub(crate) fn values(&self) -> [u64; NAMES.len()] {
+                [$(self.$name,)*]
+            }
+        }
+    };
+}
+
+counters! {
+    /// Frames received, checked and queued for a reader.
+    rx_frames,
+    /// Frames dropped: shorter than a request (7 bytes) or a response (8 bytes).
+    rx_short,
+    /// Frames dropped: longer than the instance's maximum frame length.
+    rx_too_long,
+    /// Frames dropped: bad header checksum (cs1).
+    rx_bad_cs1,
+    /// Frames dropped: bad data checksum (cs2).
+    rx_bad_cs2,
+    /// Frames dropped: odd (invalid) requester address.
+    rx_bad_addr,
+    /// Frames dropped: the receive queue was full.
+    rx_overflow,
+    /// Frames sent.
+    tx_frames,
+    /// Frames that could not be sent after all retries.
+    tx_errors,
+    /// Retransmissions after a NAK or an arbitration loss.
+    tx_retries,
+    /// write() calls refused for a malformed frame (EINVAL).
+    tx_invalid,
+}
+
+impl Counters {
+    /// Counts a received frame dropped for `err`.
+    pub(crate) fn count_rx_drop(&mut self, err: FrameError) {
+        let c = match err {
+            FrameError::TooShort => &mut self.rx_short,
+            FrameError::TooLong => &mut self.rx_too_long,
+            FrameError::BadHeaderChecksum => &mut self.rx_bad_cs1,
+            FrameError::BadDataChecksum => &mut self.rx_bad_cs2,
+            FrameError::BadAddress => &mut self.rx_bad_addr,
+        };
+        *c = c.wrapping_add(1);
+    }
+}
+
+#[cfg(any(test, CONFIG_KUNIT))]
+#[cfg_attr(CONFIG_KUNIT, ::kernel::prelude::kunit_tests(ipmb_stats))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_match_values() {
+        let c = Counters {
+            rx_bad_cs2: 5,
+            ..Counters::default()
+        };
+        assert_eq!(NAMES.len(), c.values().len());
+        let i = NAMES.iter().position(|n| n.to_bytes() == b"rx_bad_cs2");
+        assert_eq!(i.map(|i| c.values()[i]), Some(5));
+    }
+
+    #[test]
+    fn drops_counted_by_cause() {
+        let mut c = Counters::default();
+        c.count_rx_drop(FrameError::TooShort);
+        c.count_rx_drop(FrameError::BadDataChecksum);
+        c.count_rx_drop(FrameError::BadDataChecksum);
+        assert_eq!(c.rx_short, 1);
+        assert_eq!(c.rx_bad_cs2, 2);
+        assert_eq!(c.rx_frames, 0);
+    }
+}
