@@ -70,3 +70,169 @@ def eq(actual, expected, what=""):
 def true(cond, what):
     if not cond:
         raise AssertionError(what)
+
+
+# ---------------------------------------------------------------------------------------------
+# IPMB frames, the virtual bus and instances of the drivers on it.
+
+import ctypes
+import errno
+import fcntl
+import glob
+
+I2C_RDWR = 0x0707
+I2C_M_RD = 0x0001
+OWN_SLAVE = 0x1000
+
+
+def csum(data):
+    return (-sum(data)) & 0xFF
+
+
+def frame(dest, netfn, src, seq, cmd, body=b"", dest_lun=0, src_lun=0):
+    """An IPMB frame, destination address first, both checksums computed."""
+    hdr = bytes([dest, (netfn << 2) | dest_lun])
+    rest = bytes([src, (seq << 2) | src_lun, cmd]) + bytes(body)
+    return hdr + bytes([csum(hdr)]) + rest + bytes([csum(rest)])
+
+
+def with_len(f):
+    """The read()/write() buffer layout of /dev/ipmb-N: a length byte, then the frame."""
+    return bytes([len(f)]) + f
+
+
+def adapters():
+    """Maps the names of the virtual bus adapters to their numbers."""
+    out = {}
+    for d in glob.glob("/sys/bus/i2c/devices/i2c-*"):
+        name = read(os.path.join(d, "name"))
+        if name.startswith("ipmb-vbus-"):
+            out[int(name.rsplit("-", 1)[1])] = int(d.rsplit("-", 1)[1])
+    return out
+
+
+def vbus(count=2, **params):
+    """Loads the virtual bus with `count` adapters on one wire; returns their numbers."""
+    insmod("i2c_vbus", f"nr_adapters={count}", *[f"{k}={v}" for k, v in params.items()])
+    ad = adapters()
+    eq(len(ad), count, "vbus adapters")
+    return [ad[i] for i in range(count)]
+
+
+def vbus_param(name, value):
+    with open(f"/sys/module/i2c_vbus/parameters/{name}", "w") as f:
+        f.write(str(value))
+
+
+class Instance:
+    """An ipmb-dev client on adapter `nr` at 8-bit address `addr`, bound to `driver`."""
+
+    def __init__(self, nr, addr, driver="ipmb"):
+        self.nr, self.addr = nr, addr
+        self.client = f"{nr}-{OWN_SLAVE | (addr >> 1):04x}"
+        self.path = f"/sys/bus/i2c/devices/{self.client}"
+        with open(f"/sys/bus/i2c/devices/i2c-{nr}/new_device", "w") as f:
+            f.write(f"ipmb-dev 0x{OWN_SLAVE | (addr >> 1):x}")
+        _instances.append(self)
+        self.rebind(driver)
+
+    def driver(self):
+        link = os.path.join(self.path, "driver")
+        return os.path.basename(os.readlink(link)) if os.path.islink(link) else None
+
+    def rebind(self, driver):
+        cur = self.driver()
+        if cur == driver:
+            return
+        if cur:
+            with open(f"/sys/bus/i2c/drivers/{cur}/unbind", "w") as f:
+                f.write(self.client)
+        with open(f"/sys/bus/i2c/drivers/{driver}/bind", "w") as f:
+            f.write(self.client)
+        eq(self.driver(), driver, f"driver of {self.client}")
+
+    @property
+    def dev(self):
+        return f"/dev/ipmb-{self.nr}"
+
+    def open(self, flags=os.O_RDWR):
+        return os.open(self.dev, flags)
+
+    def counters(self):
+        d = os.path.join(self.path, "statistics")
+        return {n: int(read(os.path.join(d, n))) for n in os.listdir(d)}
+
+    def delete(self):
+        if self in _instances:
+            _instances.remove(self)
+        with open(f"/sys/bus/i2c/devices/i2c-{self.nr}/delete_device", "w") as f:
+            f.write(f"0x{OWN_SLAVE | (self.addr >> 1):x}")
+
+
+_instances = []
+
+
+class I2cMsg(ctypes.Structure):
+    _fields_ = [("addr", ctypes.c_uint16), ("flags", ctypes.c_uint16),
+                ("len", ctypes.c_uint16), ("buf", ctypes.c_void_p)]
+
+
+class I2cRdwr(ctypes.Structure):
+    _fields_ = [("msgs", ctypes.POINTER(I2cMsg)), ("nmsgs", ctypes.c_uint32)]
+
+
+def i2c_xfer(nr, msgs):
+    """Raw master transfer on adapter `nr` through i2c-dev.
+
+    `msgs` is a list of (addr7, bytes) for writes or (addr7, int count) for reads; returns the
+    data of the read messages. Raises OSError with the adapter's errno.
+    """
+    arr = (I2cMsg * len(msgs))()
+    bufs = []
+    for i, (addr, data) in enumerate(msgs):
+        if isinstance(data, int):
+            b = ctypes.create_string_buffer(data)
+            arr[i] = I2cMsg(addr, I2C_M_RD, data, ctypes.cast(b, ctypes.c_void_p))
+        else:
+            b = ctypes.create_string_buffer(bytes(data), len(data))
+            arr[i] = I2cMsg(addr, 0, len(data), ctypes.cast(b, ctypes.c_void_p))
+        bufs.append(b)
+    fd = os.open(f"/dev/i2c-{nr}", os.O_RDWR)
+    try:
+        fcntl.ioctl(fd, I2C_RDWR, I2cRdwr(arr, len(msgs)))
+    finally:
+        os.close(fd)
+    return [bytes(b.raw) for (a, d), b in zip(msgs, bufs) if isinstance(d, int)]
+
+
+def send_raw(nr, f):
+    """Puts frame `f` (destination address first) on the wire from adapter `nr`."""
+    i2c_xfer(nr, [(f[0] >> 1, f[1:])])
+
+
+def raises(err, fn, *args):
+    try:
+        fn(*args)
+    except OSError as e:
+        eq(errno.errorcode.get(e.errno), errno.errorcode[err], f"errno of {fn.__name__}")
+        return
+    raise AssertionError(f"{fn.__name__} did not fail with {errno.errorcode[err]}")
+
+
+_cleanup_modules = cleanup
+
+
+def cleanup():  # noqa: F811 - extends the module-only cleanup above
+    errors = []
+    while _instances:
+        inst = _instances.pop()
+        try:
+            inst.delete()
+        except OSError as e:
+            errors.append(f"delete {inst.client}: {e}")
+    try:
+        _cleanup_modules()
+    except AssertionError as e:
+        errors.append(str(e))
+    if errors:
+        raise AssertionError("; ".join(errors))
