@@ -35,8 +35,9 @@ if mkdir -p /host && mount -t 9p -o trans=virtio,version=9p2000.L,ro host /host;
 	mount -t sysfs sys /host/sys
 	mount -t devtmpfs dev /host/dev
 	mount -t debugfs debugfs /host/sys/kernel/debug
-	mount -t tmpfs tmp /host/tmp
+	# /tmp stays the host's (read-only): the repository itself may live there.
 	mount -t tmpfs run /host/run
+	export TMPDIR=/run
 	marker "e2e-begin"
 	if [ "$MODE" = demo ]; then
 		chroot /host /usr/bin/python3 "$REPO/tests/demo.py" --repo "$REPO" --kdir "$KDIR" \
