@@ -6,7 +6,8 @@
 #   make KDIR=/path/to/kernel/build    build against your own Rust-enabled kernel tree
 #   make check            all tests: host, module build (clippy, rustfmt), QEMU (KUnit + e2e)
 #   make demo             boot QEMU and show two IPMB nodes talking
-#   make clippy           build with clippy, warnings are errors
+#   make clippy           build ipmb.ko and the test bus with clippy, warnings are errors
+#   make vbus             build the virtual I2C bus module the tests use
 #   make rustfmtcheck     check formatting (rustfmt with the kernel's settings)
 #   make modules_install  install into /lib/modules (INSTALL_MOD_PATH honoured)
 #   make setup            install packages and build the cached kernel only
@@ -21,7 +22,9 @@ export IPMB_CACHE ?= $(HOME)/.cache/ipmb
 KMAKE := scripts/kmake.sh
 RUST_SOURCES = $(shell find rust tests -name '*.rs' -not -path '*/target/*')
 
-.PHONY: all modules clean modules_install clippy rustfmt rustfmtcheck setup host-test \
+VBUS := M=$(CURDIR)/tests/vbus $(KMAKE)
+
+.PHONY: all modules vbus clean modules_install clippy rustfmt rustfmtcheck setup host-test \
 	check demo
 
 all: modules
@@ -29,8 +32,13 @@ all: modules
 modules:
 	@$(KMAKE) modules
 
+# The virtual I2C bus used by the tests and the demo (tests/vbus/i2c_vbus.ko).
+vbus:
+	@$(VBUS) modules
+
 clean:
 	@$(KMAKE) clean
+	@$(VBUS) clean
 	rm -rf build tests/host/target
 
 modules_install:
@@ -41,6 +49,7 @@ modules_install:
 clippy:
 	@mkdir -p build
 	@$(KMAKE) CLIPPY=1 -B modules 2>&1 | tee build/clippy.log; test $${PIPESTATUS[0]} -eq 0
+	@$(VBUS) CLIPPY=1 -B modules 2>&1 | tee -a build/clippy.log; test $${PIPESTATUS[0]} -eq 0
 	@if grep -q 'warning' build/clippy.log; then echo "clippy: warnings (see above)"; exit 1; fi
 
 setup:

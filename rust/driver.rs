@@ -18,12 +18,17 @@
 use kernel::{
     acpi, bindings,
     device::Core,
+    ffi::{
+        c_int,
+        c_void, //
+    },
     fs::{
         file::flags::O_NONBLOCK,
         File, //
     },
     i2c, new_mutex, new_poll_condvar, of,
     prelude::*,
+    str::CStr,
     sync::{
         poll::{
             PollCondVar,
@@ -376,6 +381,47 @@ pub(crate) unsafe fn counters_of(dev: *mut bindings::device) -> Option<Counters>
     Some(counters)
 }
 
+/// Driver names whose instances own `/dev/ipmb-<adapter nr>`: ours and the in-tree C driver.
+const IPMB_DRIVERS: [&CStr; 2] = [c"ipmb", c"ipmb-dev"];
+
+/// `device_iter_t` callback: non-zero if `dev` is an I2C client, other than the one in
+/// `data`, bound to a driver that owns the adapter's `/dev/ipmb-N`.
+///
+/// # Safety
+///
+/// Called by `device_for_each_child` with a valid child device, under the parent's
+/// `klist` reference; `data` is the probing `i2c_client`.
+unsafe extern "C" fn other_instance(dev: *mut bindings::device, data: *mut c_void) -> c_int {
+    // SAFETY: `dev` is a valid device for the duration of the callback.
+    let client = unsafe { bindings::i2c_verify_client(dev) };
+    if client.is_null() || client == data.cast() {
+        return 0;
+    }
+    // SAFETY: `dev` is valid. A non-null `driver` is a registered driver: a driver is
+    // unregistered only after every device is unbound from it, and a device being unbound
+    // clears the pointer first. This is the same read `driver_match_device` users make.
+    let drv = unsafe { (*dev).driver };
+    if drv.is_null() {
+        return 0;
+    }
+    // SAFETY: A registered driver has a valid, NUL-terminated name.
+    let name = unsafe { CStr::from_char_ptr((*drv).name) };
+    c_int::from(IPMB_DRIVERS.iter().any(|n| n.to_bytes() == name.to_bytes()))
+}
+
+/// Returns true if another client on `client`'s adapter is bound to an IPMB driver.
+fn adapter_taken(client: *mut bindings::i2c_client) -> bool {
+    // SAFETY: `client` and its adapter are valid during probe; `other_instance` has the
+    // `device_iter_t` signature and only reads `data` as a pointer value.
+    unsafe {
+        bindings::device_for_each_child(
+            &raw mut (*(*client).adapter).dev,
+            client.cast(),
+            Some(other_instance),
+        ) != 0
+    }
+}
+
 /// Reads the instance configuration from the module parameters and firmware properties.
 fn config(client: *mut bindings::i2c_client) -> Result<Config> {
     let max_len = *crate::module_parameters::max_frame_len.value() as usize;
@@ -449,7 +495,12 @@ impl i2c::Driver for IpmbDriver {
         let dev = idev.as_ref();
         // SAFETY: The client and its adapter are valid during probe.
         let nr = unsafe { (*(*client).adapter).nr };
-        let state = config(client).and_then(|cfg| Shared::new(&cfg, client));
+        let state = if adapter_taken(client) {
+            dev_err!(dev, "/dev/ipmb-{nr} already exists: one instance per adapter\n");
+            Err(EBUSY)
+        } else {
+            config(client).and_then(|cfg| Shared::new(&cfg, client))
+        };
         let name = miscdev::name(format_args!("ipmb-{nr}"));
         try_pin_init!(&this in Ipmb {
             shared: state?,

@@ -59,7 +59,7 @@ failed=$((failed + kf))
 step "rustfmt"
 static_check rustfmtcheck scripts/rustfmt.sh --check
 
-step "module build (clippy, warnings are errors)"
+step "module builds: ipmb.ko and the test bus (clippy, warnings are errors)"
 static_check "clippy build" make --no-print-directory clippy
 
 if [ -f samples/Makefile ]; then
@@ -68,7 +68,7 @@ if [ -f samples/Makefile ]; then
 fi
 
 step "QEMU: KUnit + e2e"
-if [ -f ipmb.ko ]; then
+if [ -f ipmb.ko ] && [ -f tests/vbus/i2c_vbus.ko ]; then
 	qlog=build/qemu-check.log
 	python3 tests/qemu/run.py --mode check 2>&1 | tee "$qlog"
 	line=$(grep -E '^qemu: [0-9]+ passed, [0-9]+ failed' "$qlog" | tail -n1)
@@ -82,7 +82,7 @@ if [ -f ipmb.ko ]; then
 	passed=$((passed + qp))
 	failed=$((failed + qf))
 else
-	echo "FAILED: no ipmb.ko to boot"
+	echo "FAILED: ipmb.ko or tests/vbus/i2c_vbus.ko not built"
 	failed=$((failed + 1))
 fi
 

@@ -6,6 +6,6 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 scripts/setup.sh all
-make --no-print-directory modules
+make --no-print-directory modules vbus
 [ -f samples/Makefile ] && make --no-print-directory -C samples
 exec python3 tests/qemu/run.py --mode demo
