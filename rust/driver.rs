@@ -18,6 +18,7 @@
 use kernel::{
     acpi, bindings,
     device::Core,
+    error::to_result,
     ffi::{
         c_int,
         c_void, //
@@ -134,6 +135,39 @@ impl Client {
     }
 }
 
+impl Client {
+    /// Sends a frame (destination address first) as an SMBus block write: the netFn/LUN byte
+    /// is the command, then a count byte, then the rest of the frame. This is the in-tree C
+    /// driver's default, and not IPMB on the wire (the count byte is extra); only for peers
+    /// that expect it. Frames whose block would exceed 32 bytes are refused, not truncated.
+    fn smbus_block_write(&self, frame: &[u8]) -> Result {
+        let block = frame.get(frame::CS1..).ok_or(EINVAL)?;
+        if block.len() > bindings::I2C_SMBUS_BLOCK_MAX as usize {
+            return Err(EINVAL);
+        }
+        let mut data = bindings::i2c_smbus_data { block: [0; 34] };
+        // SAFETY: `block` is the active field, just initialised.
+        let buf = unsafe { &mut data.block };
+        buf[0] = block.len() as u8;
+        buf[1..=block.len()].copy_from_slice(block);
+        // SAFETY: By the type invariants the client is valid.
+        let (adapter, flags) = unsafe { ((*self.0).adapter, (*self.0).flags) };
+        // SAFETY: `adapter` is the valid adapter of a bound client; `data` lives across the call.
+        let ret = unsafe {
+            bindings::i2c_smbus_xfer(
+                adapter,
+                u16::from(frame[frame::DEST_SA] >> 1),
+                flags & bindings::I2C_CLIENT_PEC as u16,
+                bindings::I2C_SMBUS_WRITE as u8,
+                frame[frame::NETFN_LUN],
+                bindings::I2C_SMBUS_BLOCK_DATA as c_int,
+                &mut data,
+            )
+        };
+        to_result(ret)
+    }
+}
+
 struct TxState {
     client: Option<Client>,
 }
@@ -149,6 +183,7 @@ pub(crate) struct Shared {
     tx: Mutex<TxState>,
     max_len: usize,
     retries: u32,
+    smbus: bool,
 }
 
 /// Probe-time configuration of an instance.
@@ -157,6 +192,7 @@ struct Config {
     max_len: usize,
     queue_len: usize,
     retries: u32,
+    smbus: bool,
 }
 
 impl Shared {
@@ -181,6 +217,7 @@ impl Shared {
                 tx <- new_mutex!(TxState { client: Some(Client(client)) }, "Shared::tx"),
                 max_len: cfg.max_len,
                 retries: cfg.retries,
+                smbus: cfg.smbus,
             }),
             GFP_KERNEL,
         )
@@ -230,7 +267,12 @@ impl Shared {
         let client = tx.client.as_ref().ok_or(ENODEV)?;
         let mut attempt = 0;
         loop {
-            match client.write(frame[frame::DEST_SA] >> 1, &frame[1..]) {
+            let sent = if self.smbus {
+                client.smbus_block_write(frame)
+            } else {
+                client.write(frame[frame::DEST_SA] >> 1, &frame[1..])
+            };
+            match sent {
                 Ok(()) => {
                     self.count(|c| c.tx_frames += 1);
                     return Ok(());
@@ -444,6 +486,13 @@ fn config(client: *mut bindings::i2c_client) -> Result<Config> {
     if !(1..=4096).contains(&queue_len) {
         return Err(EINVAL);
     }
+    // SAFETY: `client` is valid during probe; the property name is a static C string.
+    let smbus_prop = unsafe {
+        bindings::device_property_read_bool(
+            &raw mut (*client).dev,
+            c"smbus-block-write".as_char_ptr(),
+        )
+    };
     // SAFETY: `client` is valid during probe.
     let addr7 = unsafe { (*client).addr };
     Ok(Config {
@@ -452,6 +501,7 @@ fn config(client: *mut bindings::i2c_client) -> Result<Config> {
         max_len,
         queue_len,
         retries: *crate::module_parameters::tx_retries.value(),
+        smbus: smbus_prop || *crate::module_parameters::smbus_block_write.value() != 0,
     })
 }
 
@@ -496,7 +546,10 @@ impl i2c::Driver for IpmbDriver {
         // SAFETY: The client and its adapter are valid during probe.
         let nr = unsafe { (*(*client).adapter).nr };
         let state = if adapter_taken(client) {
-            dev_err!(dev, "/dev/ipmb-{nr} already exists: one instance per adapter\n");
+            dev_err!(
+                dev,
+                "/dev/ipmb-{nr} already exists: one instance per adapter\n"
+            );
             Err(EBUSY)
         } else {
             config(client).and_then(|cfg| Shared::new(&cfg, client))

@@ -29,6 +29,10 @@ kernel::module_i2c_driver! {
             default: 256,
             description: "Receive queue capacity in frames per device (1..4096)",
         },
+        smbus_block_write: u32 {
+            default: 0,
+            description: "1: send SMBus block writes like ipmb_dev_int without i2c-protocol (not IPMB on the wire)",
+        },
         tx_retries: u32 {
             default: 3,
             description: "Retries of a write() after a NAK or an arbitration loss",

@@ -296,3 +296,22 @@ def test_unload_with_open_file():
     true(not lib.loaded("ipmb"), "module still loaded after close")
     true(not os.path.exists(bmc.dev), "/dev node left after unload")
     true(not os.path.exists(os.path.join(bmc.path, "driver")), "device still bound")
+
+
+def test_smbus_block_write_opt_in():
+    bmc, sat = setup("smbus_block_write=1", "max_frame_len=64")
+    fb, fs = bmc.open(), sat.open(os.O_RDWR | os.O_NONBLOCK)
+    try:
+        req = frame(SAT, APP_REQ, BMC, 1, 0x01)
+        eq(os.write(fb, with_len(req)), len(req) + 1, "SMBus block write")
+        # On the wire: netFn/LUN as the command, then a count byte the receiver takes for
+        # the header checksum: an IPMB receiver drops it. That is why it is opt-in.
+        lib.raises(errno.EAGAIN, os.read, fs, 256)
+        eq(sat.counters()["rx_bad_cs1"], 1, "receiver's rx_bad_cs1")
+        eq(bmc.counters()["tx_frames"], 1, "tx_frames")
+        # A frame whose block would exceed 32 bytes is refused, not truncated.
+        lib.raises(errno.EINVAL, os.write, fb,
+                   with_len(frame(SAT, APP_REQ, BMC, 1, 0x01, bytes(30))))
+    finally:
+        os.close(fb)
+        os.close(fs)
