@@ -2,7 +2,6 @@
 """Helpers shared by the e2e tests: module loading, sysfs, and assertions with messages."""
 
 import os
-import subprocess
 
 REPO = None
 KDIR = None
@@ -28,17 +27,53 @@ def loaded(name):
     return os.path.isdir(f"/sys/module/{name.replace('-', '_')}")
 
 
+_libc = None
+
+
+def _syscall(nr, *args):
+    """A raw system call; returns (result, errno). No exec: spawning kmod over 9p is slow."""
+    global _libc
+    import ctypes
+    if _libc is None:
+        _libc = ctypes.CDLL(None, use_errno=True)
+        _libc.syscall.restype = ctypes.c_long
+    ret = _libc.syscall(ctypes.c_long(nr), *args)
+    return ret, ctypes.get_errno()
+
+
+SYS_FINIT_MODULE, SYS_DELETE_MODULE = 313, 176  # x86_64
+O_NONBLOCK = 0o4000
+
+
+class ModuleResult:
+    """What rmmod(8) would report: a return code and a message."""
+
+    def __init__(self, ret, err):
+        self.returncode = 0 if ret == 0 else 1
+        self.stderr = "" if ret == 0 else os.strerror(err)
+
+
 def insmod(name, *params):
-    r = subprocess.run(["insmod", module_path(name), *params], capture_output=True, text=True)
-    if r.returncode != 0:
-        raise AssertionError(f"insmod {name} failed: {r.stderr.strip()}")
+    import ctypes
+    fd = os.open(module_path(name), os.O_RDONLY)
+    try:
+        ret, err = _syscall(SYS_FINIT_MODULE, ctypes.c_int(fd),
+                            ctypes.c_char_p(" ".join(params).encode()), ctypes.c_int(0))
+    finally:
+        os.close(fd)
+    if ret != 0:
+        raise AssertionError(f"insmod {name} failed: {os.strerror(err)}")
     _loaded.append(name)
 
 
 def rmmod(name, check=True):
-    r = subprocess.run(["rmmod", name], capture_output=True, text=True)
+    """Unloads `name` like rmmod(8): refuses (EBUSY/EAGAIN) while the module is in use."""
+    import ctypes
+    ret, err = _syscall(SYS_DELETE_MODULE, ctypes.c_char_p(name.encode()),
+                        ctypes.c_uint(O_NONBLOCK))
+    r = ModuleResult(ret, err)
     if check and r.returncode != 0:
-        raise AssertionError(f"rmmod {name} failed: {r.stderr.strip()}")
+        raise AssertionError(f"rmmod {name} failed: {r.stderr}")
     if name in _loaded and r.returncode == 0:
         _loaded.remove(name)
     return r
@@ -50,9 +85,9 @@ def cleanup():
     while _loaded:
         name = _loaded.pop()
         if loaded(name):
-            r = subprocess.run(["rmmod", name], capture_output=True, text=True)
+            r = rmmod(name, check=False)
             if r.returncode != 0:
-                errors.append(f"rmmod {name}: {r.stderr.strip()}")
+                errors.append(f"rmmod {name}: {r.stderr}")
     if errors:
         raise AssertionError("; ".join(errors))
 

@@ -60,12 +60,13 @@ def test_valid_traffic_identical():
         frame(BMC, 0x2E, SAT, 63, 0x40, bytes(range(24)), 3, 2),         # 32 bytes, LUNs
         frame(BMC, 0x0A, 0x00 + 0x10, 9, 0x22, b"\x5a"),
     ]
+    inst, sender = setup()
     # One at a time, so the C driver's LIFO order does not matter.
     for f in frames:
-        c, r, _ = both([raw(f)])
+        c = run(inst, C_DRIVER, sender, [raw(f)])
+        r = run(inst, RUST_DRIVER, sender, [raw(f)])
         eq(c, [with_len(f)], "C driver read()")
         eq(r, c, "ipmb.ko read() against the C driver")
-        lib.cleanup()
 
 
 def test_burst_order_c_lifo_rust_fifo():

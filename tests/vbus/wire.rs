@@ -1,0 +1,755 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The shared wire: target registry, master transfers, and event delivery in hard-IRQ context.
+//!
+//! A master transfer runs in process context. It serialises on the wire, applies the fault
+//! injection parameters, and turns each message into a [`Job`]: a small script of target events
+//! (`WRITE_REQUESTED`/`READ_REQUESTED`, one event per byte, `STOP`) kept in preallocated state.
+//! An `irq_work` delivers the script to the target backend in hard-IRQ context, as a real
+//! controller's interrupt handler would, either all at once or one event per interrupt at the
+//! wire rate, and completes a completion the master sleeps on (with a timeout). A hard-mode
+//! hrtimer raises the `irq_work`: once after `delay_us`, then every 9 bit times when paced.
+//!
+//! The `irq_work` is not `IRQ_WORK_HARD_IRQ`: like a threadable device interrupt handler, it
+//! may take `spinlock_t` locks (the wire's, and the target backend's), which lockdep forbids in
+//! a hard hrtimer callback itself.
+
+use crate::{
+    adapter::{
+        Adapter,
+        Msg, //
+    },
+    irq_lock::{
+        new_irq_spinlock,
+        IrqSpinLock, //
+    },
+    param::module_param_int,
+};
+use core::{
+    pin::Pin,
+    ptr::NonNull, //
+};
+use kernel::{
+    bindings,
+    ffi::c_int,
+    impl_has_hr_timer,
+    new_mutex,
+    prelude::*,
+    sync::{
+        atomic::{
+            Atomic,
+            Relaxed, //
+        },
+        Mutex, //
+    },
+    time::{
+        hrtimer::{
+            HrTimer,
+            HrTimerCallback,
+            HrTimerCallbackContext,
+            HrTimerRestart,
+            RelativeHardMode,
+            ScopedHrTimerPointer, //
+        },
+        msecs_to_jiffies,
+        Delta,
+        Jiffies,
+        Monotonic, //
+    },
+    types::Opaque,
+    ThisModule, //
+};
+
+/// Most adapters one wire can have (bound of the `nr_adapters` parameter).
+pub(crate) const MAX_ADAPTERS: usize = 8;
+
+/// Longest message in bytes (the adapters' quirks make the I2C core reject longer ones).
+pub(crate) const MAX_MSG_LEN: usize = 256;
+
+/// How long a master waits for the delivery of one message, on top of the expected duration.
+const DELIVERY_TIMEOUT_MS: i64 = 1000;
+
+/// Bits on the wire per byte: 8 data bits and the acknowledge bit.
+const BITS_PER_BYTE: i64 = 9;
+
+module_param_int! {
+    /// Number of adapters on the wire, read at load time.
+    pub(crate) static NR_ADAPTERS: nr_adapters = 2, 1, MAX_ADAPTERS as i32, perm: 0o444,
+        "Number of adapters joined to the wire (1..8, default 2)",
+}
+
+module_param_int! {
+    /// Count of coming transfers to NAK at the address (`-ENXIO`, nothing delivered).
+    static NAK_NEXT: nak_next = 0, 0, i32::MAX, perm: 0o644,
+        "NAK the next N transfers at the address: -ENXIO, nothing delivered",
+}
+
+module_param_int! {
+    /// Count of coming transfers that lose arbitration (`-EAGAIN`, nothing delivered).
+    static ARB_LOST_NEXT: arb_lost_next = 0, 0, i32::MAX, perm: 0o644,
+        "The next N transfers lose arbitration: -EAGAIN, nothing delivered",
+}
+
+module_param_int! {
+    /// Count of coming transfers delivered without their final `STOP` event.
+    static DROP_STOP_NEXT: drop_stop_next = 0, 0, i32::MAX, perm: 0o644,
+        "Deliver the next N transfers without their final STOP event",
+}
+
+module_param_int! {
+    /// Index of the byte of the first message of the next write transfer to invert, or -1.
+    static CORRUPT_BYTE: corrupt_byte = -1, -1, i32::MAX, perm: 0o644,
+        "If >= 0: invert (XOR 0xff) byte K of the first message of the next write transfer",
+}
+
+module_param_int! {
+    /// Delay in microseconds between a transfer's start and the delivery of its first event.
+    static DELAY_US: delay_us = 0, 0, 1_000_000, perm: 0o644,
+        "Delay in microseconds before delivery starts (0..1000000, persistent)",
+}
+
+module_param_int! {
+    /// Wire clock in kHz for pacing events, or 0 for delivery in a single interrupt.
+    static SPEED_KHZ: speed_khz = 0, 0, 5000, perm: 0o644,
+        "Wire clock in kHz: one event per interrupt every 9 bit times; 0: all in one interrupt",
+}
+
+/// Returns the error for a positive errno the `kernel` crate does not name (`EOPNOTSUPP`...).
+fn errno(code: u32) -> Error {
+    Error::from_errno(c_int::try_from(code).map_or(-1, |c| -c))
+}
+
+/// A target (slave) backend registered on the wire.
+///
+/// # Invariants
+///
+/// `client` points to a valid `struct i2c_client` while the target is in
+/// [`WireState::targets`], and its `slave_cb` is set: the I2C core sets it before `reg_slave`
+/// and clears it only after `unreg_slave`, which removes the target first.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Target {
+    client: NonNull<bindings::i2c_client>,
+    addr: u16,
+}
+
+// SAFETY: A `Target` is a handle on a client that the I2C core keeps alive while registered; it
+// is used only under the wire's lock, from any thread or interrupt.
+unsafe impl Send for Target {}
+
+impl Target {
+    /// Creates the handle for a client that asks to become a target.
+    ///
+    /// # Safety
+    ///
+    /// `client` must point to a valid `struct i2c_client` for the duration of the call.
+    pub(crate) unsafe fn from_raw(client: *mut bindings::i2c_client) -> Result<Self> {
+        let client = NonNull::new(client).ok_or(EINVAL)?;
+        // SAFETY: `client` is valid for reads (function requirements).
+        let (flags, addr) = unsafe { ((*client.as_ptr()).flags, (*client.as_ptr()).addr) };
+        if u32::from(flags) & bindings::I2C_CLIENT_TEN != 0 {
+            return Err(errno(bindings::EAFNOSUPPORT));
+        }
+        // INVARIANT: Not in the registry yet; the invariant holds from registration.
+        Ok(Self { client, addr })
+    }
+
+    /// Delivers one target event; returns the backend's answer (non-zero is a NAK).
+    ///
+    /// # Safety
+    ///
+    /// The caller must hold the wire's lock, and `self` must be in [`WireState::targets`].
+    unsafe fn event(&self, event: bindings::i2c_slave_event, val: &mut u8) -> c_int {
+        // SAFETY: `self` is registered and stays so while the caller holds the lock (function
+        // requirements), so by the type invariants `client` is valid with `slave_cb` set.
+        unsafe { bindings::i2c_slave_event(self.client.as_ptr(), event, val) }
+    }
+}
+
+/// Where a [`Job`] is in its event script.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// The address phase: `WRITE_REQUESTED` or `READ_REQUESTED` comes next.
+    Address,
+    /// The data phase: the byte at this index comes next.
+    Data(usize),
+    /// `STOP` comes next.
+    Stop,
+    /// Nothing left to deliver.
+    Done,
+}
+
+/// How a [`Job`] ended.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    /// All events were delivered and acknowledged.
+    Acked,
+    /// The target refused `WRITE_REQUESTED`.
+    AddressNak,
+    /// The target refused a data byte.
+    DataNak,
+    /// The target was unregistered before the job ended.
+    Gone,
+}
+
+/// One message's worth of events for one target, delivered in hard-IRQ context.
+struct Job {
+    /// The addressed target; `None` when no job is loaded.
+    target: Option<Target>,
+    /// The next step.
+    phase: Phase,
+    /// Whether the message is a read.
+    read: bool,
+    /// Message length in bytes.
+    len: usize,
+    /// Bytes to write, or bytes read; only the first `len` count.
+    buf: [u8; MAX_MSG_LEN],
+    /// Index of a written byte to invert.
+    corrupt: Option<usize>,
+    /// Whether `STOP` follows the data.
+    stop: bool,
+    /// Time between two events in nanoseconds; 0 delivers them all in one interrupt.
+    interval_ns: i64,
+    /// The result so far.
+    outcome: Outcome,
+}
+
+impl Job {
+    /// An empty job.
+    const fn new() -> Self {
+        Self {
+            target: None,
+            phase: Phase::Done,
+            read: false,
+            len: 0,
+            buf: [0; MAX_MSG_LEN],
+            corrupt: None,
+            stop: false,
+            interval_ns: 0,
+            outcome: Outcome::Acked,
+        }
+    }
+
+    /// Moves to the data byte `pos`, or past the data.
+    fn goto_data(&mut self, pos: usize) {
+        self.phase = if pos < self.len {
+            Phase::Data(pos)
+        } else if self.stop {
+            Phase::Stop
+        } else {
+            Phase::Done
+        };
+    }
+
+    /// Records a NAK: the rest of the message is dropped, and `STOP` ends the transfer.
+    fn nak(&mut self, outcome: Outcome) {
+        self.outcome = outcome;
+        self.phase = Phase::Stop;
+    }
+}
+
+/// The state shared by the master (process context) and the delivery (hard IRQ).
+struct WireState {
+    /// The registered targets, indexed by the adapter they registered on.
+    targets: [Option<Target>; MAX_ADAPTERS],
+    /// The job being delivered (or the last one).
+    job: Job,
+}
+
+impl WireState {
+    /// Delivers the next event of the job; returns whether events remain.
+    ///
+    /// The job must not be done (`job.phase != Phase::Done`).
+    fn step(&mut self) -> bool {
+        let job = &mut self.job;
+        let target = match job.target {
+            Some(t) if self.targets.contains(&Some(t)) => t,
+            _ => {
+                job.outcome = Outcome::Gone;
+                job.phase = Phase::Done;
+                return false;
+            }
+        };
+        let deliver = |event, val: &mut u8| {
+            // SAFETY: The caller holds the lock (it has `&mut self`, which lives in the lock)
+            // and `target` is in `self.targets`, checked above.
+            unsafe { target.event(event, val) }
+        };
+        match job.phase {
+            Phase::Address if job.read => {
+                let mut val = 0;
+                deliver(bindings::i2c_slave_event_I2C_SLAVE_READ_REQUESTED, &mut val);
+                if let Some(first) = job.buf.get_mut(..job.len).and_then(|b| b.first_mut()) {
+                    *first = val;
+                }
+                job.goto_data(1);
+            }
+            Phase::Address => {
+                // The backend may look at the address byte a controller would pass.
+                let mut val = (target.addr << 1) as u8;
+                if deliver(
+                    bindings::i2c_slave_event_I2C_SLAVE_WRITE_REQUESTED,
+                    &mut val,
+                ) != 0
+                {
+                    job.nak(Outcome::AddressNak);
+                } else {
+                    job.goto_data(0);
+                }
+            }
+            Phase::Data(pos) => match job.buf.get_mut(pos) {
+                Some(byte) if job.read => {
+                    let mut val = 0;
+                    deliver(bindings::i2c_slave_event_I2C_SLAVE_READ_PROCESSED, &mut val);
+                    *byte = val;
+                    job.goto_data(pos + 1);
+                }
+                Some(byte) => {
+                    let mut val = *byte;
+                    if job.corrupt == Some(pos) {
+                        val ^= 0xff;
+                    }
+                    if deliver(bindings::i2c_slave_event_I2C_SLAVE_WRITE_RECEIVED, &mut val) != 0 {
+                        job.nak(Outcome::DataNak);
+                    } else {
+                        job.goto_data(pos + 1);
+                    }
+                }
+                None => job.phase = Phase::Done,
+            },
+            Phase::Stop => {
+                let mut val = 0;
+                deliver(bindings::i2c_slave_event_I2C_SLAVE_STOP, &mut val);
+                job.phase = Phase::Done;
+            }
+            Phase::Done => {}
+        }
+        job.phase != Phase::Done
+    }
+}
+
+/// A `struct completion` the delivery signals and the master waits on with a timeout.
+#[pin_data]
+struct Done {
+    #[pin]
+    inner: Opaque<bindings::completion>,
+}
+
+// SAFETY: A completion is designed to be signalled and waited on from any thread or interrupt;
+// its state is protected by its own lock.
+unsafe impl Send for Done {}
+// SAFETY: See `Send`; every operation goes through the C functions, which lock.
+unsafe impl Sync for Done {}
+
+impl Done {
+    /// Creates an initialiser for an unsignalled completion.
+    fn new() -> impl PinInit<Self> {
+        pin_init!(Self {
+            // SAFETY: `slot` is valid for writes; `init_completion` initialises all of it.
+            inner <- Opaque::ffi_init(|slot| unsafe { bindings::init_completion(slot) }),
+        })
+    }
+
+    /// Signals the completion (callable from hard-IRQ context).
+    fn complete(&self) {
+        // SAFETY: `inner` was initialised by `init_completion` in `new`.
+        unsafe { bindings::complete(self.inner.get()) }
+    }
+
+    /// Waits until signalled or `timeout` passes; returns whether it was signalled.
+    fn wait(&self, timeout: Jiffies) -> bool {
+        // SAFETY: `inner` was initialised by `init_completion` in `new`.
+        unsafe { bindings::wait_for_completion_timeout(self.inner.get(), timeout) != 0 }
+    }
+
+    /// Consumes a signal that came after its waiter timed out, if any.
+    fn drain(&self) {
+        // SAFETY: `inner` was initialised by `init_completion` in `new`.
+        while unsafe { bindings::try_wait_for_completion(self.inner.get()) } {}
+    }
+}
+
+/// An `irq_work` item whose function delivers the wire's job.
+#[repr(transparent)]
+#[pin_data]
+struct DeliveryWork {
+    #[pin]
+    inner: Opaque<bindings::irq_work>,
+}
+
+// SAFETY: An `irq_work` may be queued and synchronised from any thread; the C code handles the
+// concurrency with atomic flags.
+unsafe impl Send for DeliveryWork {}
+// SAFETY: See `Send`; every operation goes through the C functions.
+unsafe impl Sync for DeliveryWork {}
+
+impl DeliveryWork {
+    /// Creates an initialiser for an idle work item that runs `func`.
+    fn new(func: unsafe extern "C" fn(*mut bindings::irq_work)) -> impl PinInit<Self> {
+        pin_init!(Self {
+            inner <- Opaque::ffi_init(move |slot: *mut bindings::irq_work| {
+                // This is `init_irq_work()`: `IRQ_WORK_INIT(func)` is all zeroes but `func`.
+                let work = bindings::irq_work {
+                    func: Some(func),
+                    ..Default::default()
+                };
+                // SAFETY: `slot` is valid for writes.
+                unsafe { slot.write(work) };
+            }),
+        })
+    }
+
+    /// Queues the work on this CPU unless it is pending; it runs in hard-IRQ context.
+    fn queue(&self) {
+        // SAFETY: `inner` was initialised in `new`.
+        unsafe { bindings::irq_work_queue(self.inner.get()) };
+    }
+
+    /// Waits until the work is neither pending nor running (process context only).
+    fn sync(&self) {
+        // SAFETY: `inner` was initialised in `new`.
+        unsafe { bindings::irq_work_sync(self.inner.get()) };
+    }
+}
+
+/// The `irq_work` function: delivers the wire's job (all of it, or one event when paced).
+///
+/// # Safety
+///
+/// Called only by the `irq_work` code, with `work` the `work` field of a [`Wire`]. The wire
+/// stays valid: only [`Wire::run_job`] starts the timer that queues the work, and it waits for
+/// the work with [`DeliveryWork::sync`] before it returns.
+unsafe extern "C" fn deliver_work(work: *mut bindings::irq_work) {
+    // SAFETY: `work` is the `inner` field of a `DeliveryWork` (`repr(transparent)`), the `work`
+    // field of a valid `Wire` (function requirements).
+    let wire = unsafe { &*kernel::container_of!(work.cast::<DeliveryWork>(), Wire, work) };
+    wire.deliver();
+}
+
+/// The virtual bus: adapters joined to one wire.
+#[pin_data]
+pub(crate) struct Wire {
+    /// Targets and the job being delivered, shared with the hard-IRQ delivery.
+    #[pin]
+    state: IrqSpinLock<WireState>,
+    /// Serialises master transfers: one transfer at a time on the wire.
+    #[pin]
+    bus: Mutex<()>,
+    /// Raises `work` after the delay, then at every event when paced.
+    #[pin]
+    timer: HrTimer<Wire>,
+    /// Time between two events in nanoseconds, for the timer (0: not paced).
+    interval_ns: Atomic<i64>,
+    /// Delivers the job's events in hard-IRQ context.
+    #[pin]
+    work: DeliveryWork,
+    /// Signalled by the delivery when the job is done.
+    #[pin]
+    done: Done,
+    /// The adapters; `algo_data` of each points back to this `Wire`.
+    ports: [Adapter; MAX_ADAPTERS],
+}
+
+impl_has_hr_timer! {
+    impl HasHrTimer<Self> for Wire {
+        mode: RelativeHardMode<Monotonic>,
+        field: self.timer
+    }
+}
+
+impl HrTimerCallback for Wire {
+    type Pointer<'a> = Pin<&'a Wire>;
+
+    fn run(this: Pin<&Self>, mut ctx: HrTimerCallbackContext<'_, Self>) -> HrTimerRestart {
+        this.work.queue();
+        let interval = this.interval_ns.load(Relaxed);
+        if interval > 0 {
+            // Keeps ticking until the master cancels the timer; ticks after the job is done
+            // find nothing to deliver.
+            ctx.forward_now(Delta::from_nanos(interval));
+            HrTimerRestart::Restart
+        } else {
+            HrTimerRestart::NoRestart
+        }
+    }
+}
+
+impl Wire {
+    /// Creates an initialiser for a wire with no adapters registered yet.
+    pub(crate) fn new() -> impl PinInit<Self, Error> {
+        try_pin_init!(Self {
+            state <- new_irq_spinlock!(
+                WireState {
+                    targets: [None; MAX_ADAPTERS],
+                    job: Job::new(),
+                },
+                c"Wire::state"
+            ),
+            bus <- new_mutex!((), "Wire::bus"),
+            timer <- HrTimer::new(),
+            interval_ns: Atomic::new(0),
+            work <- DeliveryWork::new(deliver_work),
+            done <- Done::new(),
+            ports: [const { Adapter::new() }; MAX_ADAPTERS],
+        })
+    }
+
+    /// Registers adapter `index` with the I2C core as `ipmb-vbus-<index>`.
+    ///
+    /// # Safety
+    ///
+    /// Adapter `index` must not have been added before, and it must be deleted with
+    /// [`Wire::del_adapter`] before `self` is dropped.
+    pub(crate) unsafe fn add_adapter(
+        self: Pin<&Self>,
+        index: usize,
+        owner: &'static ThisModule,
+    ) -> Result {
+        let port = self.ports.get(index).ok_or(EINVAL)?;
+        let data = core::ptr::from_ref(self.get_ref()).cast_mut().cast();
+        // SAFETY: `self` is pinned, so `data` stays valid until the adapter is deleted, which
+        // the caller guarantees happens before `self` is dropped; it was never added before.
+        unsafe { port.add(index, owner, data) }
+    }
+
+    /// Deletes adapter `index`, which removes its clients (and so unregisters their targets).
+    ///
+    /// # Safety
+    ///
+    /// Adapter `index` must have been added with [`Wire::add_adapter`] and not deleted since.
+    pub(crate) unsafe fn del_adapter(&self, index: usize) {
+        if let Some(port) = self.ports.get(index) {
+            // SAFETY: The adapter is registered (function requirements).
+            unsafe { port.del() };
+        }
+    }
+
+    /// Returns the index of the adapter `adap` points to, if it is one of this wire's.
+    pub(crate) fn port_index(&self, adap: *const bindings::i2c_adapter) -> Option<usize> {
+        self.ports
+            .iter()
+            .position(|p| core::ptr::eq(p.as_raw().cast_const(), adap))
+    }
+
+    /// Records `target` as the target of adapter `port`.
+    pub(crate) fn register_target(&self, port: usize, target: Target) -> Result {
+        let mut state = self.state.lock();
+        if state
+            .targets
+            .iter()
+            .flatten()
+            .any(|t| t.addr == target.addr)
+        {
+            return Err(EBUSY);
+        }
+        let slot = state.targets.get_mut(port).ok_or(EINVAL)?;
+        if slot.is_some() {
+            return Err(EBUSY);
+        }
+        *slot = Some(target);
+        Ok(())
+    }
+
+    /// Removes the target of adapter `port`, which must be `target`.
+    ///
+    /// The delivery holds the lock while it calls a target and checks the registry first, so
+    /// once this returns no event is being, or will be, delivered to `target`.
+    pub(crate) fn unregister_target(&self, port: usize, target: Target) -> Result {
+        let mut state = self.state.lock();
+        let slot = state.targets.get_mut(port).ok_or(EINVAL)?;
+        if slot.map(|t| t.client) != Some(target.client) {
+            return Err(ENOENT);
+        }
+        *slot = None;
+        Ok(())
+    }
+
+    /// Returns the target at 7-bit address `addr` on an adapter other than `port`.
+    fn find_target(&self, port: usize, addr: u16) -> Option<Target> {
+        let state = self.state.lock();
+        state
+            .targets
+            .iter()
+            .enumerate()
+            .filter(|&(i, _)| i != port)
+            .find_map(|(_, t)| t.filter(|t| t.addr == addr))
+    }
+
+    /// Performs a master transfer from adapter `port`; returns the number of messages.
+    pub(crate) fn transfer<'a>(
+        self: Pin<&Self>,
+        port: usize,
+        msgs: impl ExactSizeIterator<Item = Msg<'a>>,
+    ) -> Result<usize> {
+        let count = msgs.len();
+        let _bus = self.bus.lock();
+
+        // Arbitration is lost (or the address NAKed) before any target sees the transfer.
+        if ARB_LOST_NEXT.take_one() {
+            return Err(EAGAIN);
+        }
+        if NAK_NEXT.take_one() {
+            return Err(ENXIO);
+        }
+
+        let speed = i64::from(SPEED_KHZ.get());
+        let interval_ns = if speed > 0 {
+            BITS_PER_BYTE * 1_000_000 / speed
+        } else {
+            0
+        };
+        let mut delay = Delta::from_micros(DELAY_US.get().into());
+        let mut drop_stop = false;
+        // The target that was addressed without a STOP yet.
+        let mut open: Option<Target> = None;
+        let mut result = Ok(count);
+
+        for (i, mut msg) in msgs.enumerate() {
+            if msg.flags() & (bindings::I2C_M_TEN | bindings::I2C_M_RECV_LEN) != 0
+                || msg.len() > MAX_MSG_LEN
+            {
+                result = Err(errno(bindings::EOPNOTSUPP));
+                break;
+            }
+            let Some(target) = self.find_target(port, msg.addr()) else {
+                result = Err(ENXIO);
+                break;
+            };
+            let mut corrupt = None;
+            if i == 0 {
+                drop_stop = DROP_STOP_NEXT.take_one();
+                if !msg.is_read() {
+                    corrupt = usize::try_from(CORRUPT_BYTE.replace(-1)).ok();
+                }
+            }
+            if let Some(prev) = open.take() {
+                if prev != target {
+                    // Another address is selected: the transfer is over for `prev`.
+                    let _ = self.deliver_stop(prev, interval_ns, delay);
+                    delay = Delta::ZERO;
+                }
+            }
+
+            let stop = i + 1 == count && !drop_stop;
+            let outcome = {
+                let mut state = self.state.lock();
+                let job = &mut state.job;
+                job.target = Some(target);
+                job.phase = Phase::Address;
+                job.read = msg.is_read();
+                job.len = msg.len();
+                if !job.read {
+                    let data = msg.data();
+                    if let Some(dst) = job.buf.get_mut(..data.len()) {
+                        dst.copy_from_slice(data);
+                    }
+                }
+                job.corrupt = corrupt;
+                job.stop = stop;
+                job.interval_ns = interval_ns;
+                job.outcome = Outcome::Acked;
+                drop(state);
+                self.run_job(delay)
+            };
+            delay = Delta::ZERO;
+
+            match outcome {
+                Ok(Outcome::Acked) => {
+                    if msg.is_read() {
+                        let state = self.state.lock();
+                        let data = msg.data_mut();
+                        if let Some(src) = state.job.buf.get(..data.len()) {
+                            data.copy_from_slice(src);
+                        }
+                    }
+                    if !stop {
+                        open = Some(target);
+                    }
+                }
+                Ok(Outcome::AddressNak) | Ok(Outcome::Gone) => {
+                    result = Err(ENXIO);
+                    break;
+                }
+                Ok(Outcome::DataNak) => {
+                    result = Err(EIO);
+                    break;
+                }
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
+            }
+        }
+
+        if result.is_err() {
+            if let Some(prev) = open {
+                let _ = self.deliver_stop(prev, interval_ns, delay);
+            }
+        }
+        result
+    }
+
+    /// Delivers a lone `STOP` to `target`.
+    fn deliver_stop(self: Pin<&Self>, target: Target, interval_ns: i64, delay: Delta) -> Result {
+        let mut state = self.state.lock();
+        let job = &mut state.job;
+        job.target = Some(target);
+        job.phase = Phase::Stop;
+        job.len = 0;
+        job.interval_ns = interval_ns;
+        job.outcome = Outcome::Acked;
+        drop(state);
+        self.run_job(delay).map(|_| ())
+    }
+
+    /// Delivers the next event(s) of the job, in hard-IRQ context (from [`deliver_work`]).
+    fn deliver(&self) {
+        let mut state = self.state.lock();
+        if state.job.phase == Phase::Done {
+            return;
+        }
+        let paced = state.job.interval_ns > 0;
+        while state.step() {
+            if paced {
+                return;
+            }
+        }
+        drop(state);
+        // The job moved to `Done` just now: one completion per job.
+        self.done.complete();
+    }
+
+    /// Delivers the loaded job after `delay`, and waits until it is done.
+    fn run_job(self: Pin<&Self>, delay: Delta) -> Result<Outcome> {
+        let (len, interval) = {
+            let state = self.state.lock();
+            (state.job.len, state.job.interval_ns)
+        };
+        self.interval_ns.store(interval, Relaxed);
+        // Events: the address phase, one per byte, and STOP.
+        let events = i64::try_from(len).unwrap_or(0) + 2;
+        let expected_ms = (delay.as_nanos() + events * interval) / 1_000_000;
+        let timeout_ms = u32::try_from(DELIVERY_TIMEOUT_MS + expected_ms).unwrap_or(u32::MAX);
+        let timeout = msecs_to_jiffies(timeout_ms);
+
+        // The handle of the started timer is dropped when the closure returns, which cancels
+        // the timer and waits for a running callback; then the work it queued last is waited
+        // for: no delivery runs after `sync`.
+        let delivered = self.start_scoped(delay, || self.done.wait(timeout));
+        self.work.sync();
+        self.done.drain();
+
+        let mut state = self.state.lock();
+        let job = &mut state.job;
+        let outcome = if job.phase == Phase::Done {
+            Ok(job.outcome)
+        } else {
+            Err(ETIMEDOUT)
+        };
+        if !delivered && outcome.is_err() {
+            pr_warn!("delivery timed out after {} ms\n", timeout_ms);
+        }
+        job.phase = Phase::Done;
+        job.target = None;
+        outcome
+    }
+}
