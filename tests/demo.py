@@ -95,7 +95,7 @@ def main():
         say(f"  completion code 0x{body[0]:02x} ({'OK' if body[0] == 0 else 'error'})")
         say(f"  device ID 0x{body[1]:02x}, revision {body[2] & 0xF}, "
             f"firmware {body[3] & 0x7F}.{body[4]:02x}, IPMI {body[5] & 0xF}.{body[5] >> 4}")
-        say(f"  manufacturer 0x{body[8] << 16 | body[7] << 8 | body[6]:06x}, "
+        say(f"  manufacturer 0x{body[9] << 16 | body[8] << 8 | body[7]:06x}, "
             f"product 0x{body[11] << 8 | body[10]:04x}")
     finally:
         stop.set()
