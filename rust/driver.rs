@@ -196,7 +196,8 @@ struct Config {
 }
 
 impl Shared {
-    fn new(cfg: &Config, client: *mut bindings::i2c_client) -> Result<Arc<Self>> {
+    /// Creates the state of an instance; `client` is `None` only in tests (nothing is sent).
+    fn new(cfg: &Config, client: Option<Client>) -> Result<Arc<Self>> {
         let storage = Storage(KVVec::from_elem(
             0u8,
             FrameRing::<Storage>::storage_len(cfg.queue_len, cfg.max_len),
@@ -213,8 +214,7 @@ impl Shared {
             try_pin_init!(Self {
                 rx <- new_irq_spinlock!(rx, c"Shared::rx"),
                 wait <- new_poll_condvar!("Shared::wait"),
-                // INVARIANT: the client is bound while probe runs and until unbind clears it.
-                tx <- new_mutex!(TxState { client: Some(Client(client)) }, "Shared::tx"),
+                tx <- new_mutex!(TxState { client }, "Shared::tx"),
                 max_len: cfg.max_len,
                 retries: cfg.retries,
                 smbus: cfg.smbus,
@@ -552,7 +552,8 @@ impl i2c::Driver for IpmbDriver {
             );
             Err(EBUSY)
         } else {
-            config(client).and_then(|cfg| Shared::new(&cfg, client))
+            // INVARIANT: the client is bound while probe runs, and until unbind removes it.
+            config(client).and_then(|cfg| Shared::new(&cfg, Some(Client(client))))
         };
         let name = miscdev::name(format_args!("ipmb-{nr}"));
         try_pin_init!(&this in Ipmb {
@@ -574,5 +575,136 @@ impl i2c::Driver for IpmbDriver {
             dev_info!(dev, "/dev/ipmb-{nr} ready\n");
             Ok(())
         })
+    }
+}
+
+#[cfg(CONFIG_KUNIT)]
+#[kunit_tests(ipmb_rx)]
+mod tests {
+    use super::*;
+    use crate::frame::{
+        build,
+        Header, //
+    };
+
+    const OWN: u8 = 0x20;
+
+    fn shared(queue_len: usize) -> Result<Arc<Shared>> {
+        let cfg = Config {
+            addr: OWN,
+            max_len: frame::SPEC_MAX_LEN,
+            queue_len,
+            retries: 0,
+            smbus: false,
+        };
+        Shared::new(&cfg, None)
+    }
+
+    /// Feeds a whole write transaction for `f` (address byte first) to the callback path.
+    fn deliver(s: &Shared, f: &[u8]) -> Result {
+        s.rx_event(Event::WriteRequested)?;
+        for b in &f[1..] {
+            s.rx_event(Event::WriteReceived(*b))?;
+        }
+        s.rx_event(Event::Stop)?;
+        Ok(())
+    }
+
+    fn response(seq: u8) -> Result<([u8; 8], usize)> {
+        let hdr = Header {
+            dest: OWN,
+            netfn: 0x07,
+            dest_lun: 0,
+            src: 0x72,
+            seq,
+            src_lun: 0,
+            cmd: 1,
+        };
+        let mut f = [0u8; 8];
+        let n = build(&mut f, frame::SPEC_MAX_LEN, &hdr, &[0]).map_err(|_| EINVAL)?;
+        Ok((f, n))
+    }
+
+    fn pop(s: &Shared) -> Option<([u8; MAX_LEN_LIMIT], usize)> {
+        let mut out = [0u8; MAX_LEN_LIMIT];
+        let n = s.rx.lock().ring.pop_into(&mut out)?;
+        Some((out, n))
+    }
+
+    #[test]
+    fn frames_queued_in_order() -> Result {
+        let s = shared(8)?;
+        for seq in 0..5 {
+            deliver(&s, &response(seq)?.0)?;
+        }
+        assert_eq!(s.rx.lock().counters.rx_frames, 5);
+        for seq in 0..5 {
+            let (expected, n) = response(seq)?;
+            let got = pop(&s);
+            assert!(got.is_some());
+            if let Some((out, len)) = got {
+                assert_eq!(len, n);
+                assert_eq!(out[..len], expected[..n]);
+            }
+        }
+        assert!(pop(&s).is_none());
+        Ok(())
+    }
+
+    #[test]
+    fn overflow_keeps_oldest_and_counts() -> Result {
+        let s = shared(2)?;
+        for seq in 0..4 {
+            deliver(&s, &response(seq)?.0)?;
+        }
+        let c = s.rx.lock().counters;
+        assert_eq!((c.rx_frames, c.rx_overflow), (2, 2));
+        let (first, n) = response(0)?;
+        assert_eq!(pop(&s).map(|(o, l)| o[..l] == first[..n]), Some(true));
+        Ok(())
+    }
+
+    #[test]
+    fn bad_frame_counted_not_queued() -> Result {
+        let s = shared(4)?;
+        let (mut f, _) = response(1)?;
+        f[7] ^= 1;
+        deliver(&s, &f)?;
+        let c = s.rx.lock().counters;
+        assert_eq!((c.rx_frames, c.rx_bad_cs2), (0, 1));
+        assert!(pop(&s).is_none());
+        Ok(())
+    }
+
+    #[test]
+    fn overlong_byte_is_refused() -> Result {
+        let s = shared(4)?;
+        s.rx_event(Event::WriteRequested)?;
+        for _ in 1..frame::SPEC_MAX_LEN {
+            s.rx_event(Event::WriteReceived(0))?;
+        }
+        assert!(s.rx_event(Event::WriteReceived(0)).is_err());
+        s.rx_event(Event::Stop)?;
+        assert_eq!(s.rx.lock().counters.rx_too_long, 1);
+        Ok(())
+    }
+
+    #[test]
+    fn read_events_return_fill() -> Result {
+        let s = shared(4)?;
+        assert_eq!(s.rx_event(Event::ReadRequested)?, READ_FILL);
+        assert_eq!(s.rx_event(Event::ReadProcessed)?, READ_FILL);
+        s.rx_event(Event::Stop)?;
+        assert!(pop(&s).is_none());
+        Ok(())
+    }
+
+    #[test]
+    fn send_without_client_is_enodev() -> Result {
+        let s = shared(4)?;
+        let (f, n) = response(1)?;
+        assert!(s.send(&f[..n]) == Err(ENODEV));
+        assert_eq!(s.rx.lock().counters.tx_frames, 0);
+        Ok(())
     }
 }

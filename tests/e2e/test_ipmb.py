@@ -315,3 +315,32 @@ def test_smbus_block_write_opt_in():
     finally:
         os.close(fb)
         os.close(fs)
+
+
+def test_dropped_stop_frame_ends_at_next_start():
+    bmc, sat = setup()
+    fb = bmc.open(os.O_RDWR | os.O_NONBLOCK)
+    try:
+        a = frame(BMC, APP_RSP, SAT, 1, 0x01, b"\x00")
+        b = frame(BMC, APP_RSP, SAT, 2, 0x01, b"\x00")
+        lib.vbus_param("drop_stop_next", 1)
+        lib.send_raw(sat.nr, a)
+        # Without its STOP the frame is still open: nothing to read yet.
+        lib.raises(errno.EAGAIN, os.read, fb, 256)
+        lib.send_raw(sat.nr, b)
+        eq([read_frame(fb), read_frame(fb)], [with_len(a), with_len(b)],
+           "the next START ends the open frame; both arrive, in order")
+    finally:
+        os.close(fb)
+
+
+def test_corrupted_byte_on_wire_dropped():
+    bmc, sat = setup()
+    fb = bmc.open(os.O_RDWR | os.O_NONBLOCK)
+    try:
+        lib.vbus_param("corrupt_byte", 4)
+        lib.send_raw(sat.nr, frame(BMC, APP_RSP, SAT, 1, 0x01, b"\x00"))
+        lib.raises(errno.EAGAIN, os.read, fb, 256)
+        eq(bmc.counters()["rx_bad_cs2"], 1, "rx_bad_cs2 after a corrupted seq byte")
+    finally:
+        os.close(fb)
