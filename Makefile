@@ -24,7 +24,10 @@ RUST_SOURCES = $(shell find rust tests -name '*.rs' -not -path '*/target/*')
 
 VBUS := M=$(CURDIR)/tests/vbus $(KMAKE)
 
-.PHONY: all modules vbus clean modules_install clippy rustfmt rustfmtcheck setup host-test \
+UAPI_PROBES := build/uapi/ioctl_probe build/uapi/ioctl_probe32
+UAPI_CFLAGS := -Wall -Wextra -Werror -Iinclude/uapi
+
+.PHONY: all modules vbus uapi-probes clean modules_install clippy rustfmt rustfmtcheck setup host-test \
 	check demo
 
 all: modules
@@ -35,6 +38,18 @@ modules:
 # The virtual I2C bus used by the tests and the demo (tests/vbus/i2c_vbus.ko).
 vbus:
 	@$(VBUS) modules
+
+# Userspace programs the e2e tests run in the guest: the uapi header used from C, 64-bit and
+# 32-bit (compat ioctls).
+uapi-probes: $(UAPI_PROBES)
+
+build/uapi/ioctl_probe: tests/uapi/ioctl_probe.c include/uapi/linux/ipmb.h
+	@mkdir -p build/uapi
+	$(CC) $(UAPI_CFLAGS) -O2 -o $@ $<
+
+build/uapi/ioctl_probe32: tests/uapi/ioctl_probe.c include/uapi/linux/ipmb.h
+	@mkdir -p build/uapi
+	$(CC) $(UAPI_CFLAGS) -m32 -O2 -o $@ $<
 
 clean:
 	@$(KMAKE) clean

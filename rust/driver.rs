@@ -27,7 +27,7 @@ use kernel::{
         file::flags::O_NONBLOCK,
         File, //
     },
-    i2c, new_mutex, new_poll_condvar, of,
+    i2c, ioctl, new_mutex, new_poll_condvar, of,
     prelude::*,
     str::CStr,
     sync::{
@@ -42,7 +42,10 @@ use kernel::{
         delay::fsleep,
         Delta, //
     },
+    transmute::AsBytes,
     uaccess::{
+        UserPtr,
+        UserSlice,
         UserSliceReader,
         UserSliceWriter, //
     },
@@ -64,7 +67,8 @@ use crate::{
     ring::FrameRing,
     stats::Counters,
     sysfs,
-    target, //
+    target,
+    uapi, //
 };
 
 /// The largest frame any instance accepts (the in-tree C driver's limit), address included.
@@ -184,10 +188,12 @@ pub(crate) struct Shared {
     max_len: usize,
     retries: u32,
     smbus: bool,
+    info: uapi::Info,
 }
 
 /// Probe-time configuration of an instance.
 struct Config {
+    adapter: u32,
     addr: u8,
     max_len: usize,
     queue_len: usize,
@@ -218,6 +224,17 @@ impl Shared {
                 max_len: cfg.max_len,
                 retries: cfg.retries,
                 smbus: cfg.smbus,
+                info: uapi::Info {
+                    abi_version: uapi::ABI_VERSION,
+                    adapter: cfg.adapter,
+                    own_addr: cfg.addr,
+                    smbus_block_write: u8::from(cfg.smbus),
+                    // At most `MAX_LEN_LIMIT` (240), checked in `config`.
+                    max_frame_len: cfg.max_len as u16,
+                    queue_len: cfg.queue_len as u32,
+                    tx_retries: cfg.retries,
+                    reserved: [0; 5],
+                },
             }),
             GFP_KERNEL,
         )
@@ -304,6 +321,16 @@ impl Shared {
     }
 }
 
+/// A uapi structure on its way to userspace.
+#[repr(transparent)]
+struct IoctlOut<T>(T);
+
+// SAFETY: `uapi::Info` is `#[repr(C)]` with integer fields only and, as `rust/uapi.rs` asserts
+// at compile time, no padding: every byte is initialised.
+unsafe impl AsBytes for IoctlOut<uapi::Info> {}
+// SAFETY: `uapi::Stats` is `#[repr(C)]` with `u64` fields only, no padding (asserted likewise).
+unsafe impl AsBytes for IoctlOut<uapi::Stats> {}
+
 /// NAK (address or data) and arbitration loss: the conditions worth another try.
 fn is_retryable(e: Error) -> bool {
     e == ENXIO || e == EIO || e == EAGAIN
@@ -362,6 +389,31 @@ impl miscdev::MiscFile for Shared {
         }
         self.send(frame)?;
         Ok(count)
+    }
+
+    fn ioctl(&self, _file: &File, cmd: u32, arg: usize) -> Result<isize> {
+        let mut out = UserSlice::new(UserPtr::from_addr(arg), ioctl::_IOC_SIZE(cmd)).writer();
+        match cmd {
+            uapi::IOC_INFO => {
+                if self.rx.lock().dead {
+                    return Err(ENODEV);
+                }
+                out.write(&IoctlOut(self.info))?;
+            }
+            uapi::IOC_STATS => {
+                let stats = {
+                    let guard = self.rx.lock();
+                    uapi::Stats {
+                        counters: guard.counters.values(),
+                        rx_queued: guard.ring.len() as u64,
+                        reserved: [0; 4],
+                    }
+                };
+                out.write(&IoctlOut(stats))?;
+            }
+            _ => return Err(ENOTTY),
+        }
+        Ok(0)
     }
 
     fn poll(&self, file: &File, table: PollTable<'_>) -> u32 {
@@ -495,7 +547,10 @@ fn config(client: *mut bindings::i2c_client) -> Result<Config> {
     };
     // SAFETY: `client` is valid during probe.
     let addr7 = unsafe { (*client).addr };
+    // SAFETY: `client` and its adapter are valid during probe.
+    let adapter = unsafe { (*(*client).adapter).nr };
     Ok(Config {
+        adapter: u32::try_from(adapter).map_err(|_| EINVAL)?,
         // The 8-bit IPMB address; I2C 7-bit addresses fit after the shift.
         addr: ((addr7 & 0x7f) << 1) as u8,
         max_len,
@@ -591,6 +646,7 @@ mod tests {
 
     fn shared(queue_len: usize) -> Result<Arc<Shared>> {
         let cfg = Config {
+            adapter: 0,
             addr: OWN,
             max_len: frame::SPEC_MAX_LEN,
             queue_len,

@@ -13,6 +13,7 @@ mod ring;
 mod stats;
 mod sysfs;
 mod target;
+mod uapi;
 
 kernel::module_i2c_driver! {
     type: driver::IpmbDriver,

@@ -18,7 +18,9 @@ use kernel::{
     ffi::{
         c_char,
         c_int,
-        c_uint, //
+        c_long,
+        c_uint,
+        c_ulong, //
     },
     fs::File,
     prelude::*,
@@ -48,6 +50,11 @@ pub(crate) trait MiscFile: Send + Sync + Sized + 'static {
     fn write(&self, file: &File, buf: UserSliceReader) -> Result<usize>;
     /// Registers for wake-ups on `table` and returns the current `EPOLL*` mask.
     fn poll(&self, file: &File, table: PollTable<'_>) -> u32;
+    /// Handles an ioctl; `arg` is a user pointer for every command this driver has.
+    ///
+    /// 32-bit userspace reaches the same method (through `compat_ptr_ioctl`), so every
+    /// structure the ioctls exchange must have the same layout for both.
+    fn ioctl(&self, file: &File, cmd: u32, arg: usize) -> Result<isize>;
 }
 
 /// Length of the device name buffer (`ipmb-` and an adapter number fit easily).
@@ -174,6 +181,9 @@ impl<T: MiscFile> Vtable<T> {
         read: Some(Self::read),
         write: Some(Self::write),
         poll: Some(Self::poll),
+        unlocked_ioctl: Some(Self::ioctl),
+        #[cfg(CONFIG_COMPAT)]
+        compat_ioctl: bindings::compat_ptr_ioctl,
         // SAFETY: All zeroes is a valid `file_operations` (every callback absent).
         ..unsafe { core::mem::MaybeUninit::zeroed().assume_init() }
     });
@@ -246,6 +256,18 @@ impl<T: MiscFile> Vtable<T> {
         match state.write(f, reader) {
             Ok(n) => n as isize,
             Err(e) => e.to_errno() as isize,
+        }
+    }
+
+    /// # Safety
+    ///
+    /// Called by the VFS for an open file.
+    unsafe extern "C" fn ioctl(file: *mut bindings::file, cmd: c_uint, arg: c_ulong) -> c_long {
+        // SAFETY: The file is open for the duration of the call.
+        let (state, f) = unsafe { (Self::state(file), File::from_raw_file(file)) };
+        match state.ioctl(f, cmd, arg) {
+            Ok(n) => n as c_long,
+            Err(e) => e.to_errno() as c_long,
         }
     }
 

@@ -62,6 +62,9 @@ static_check rustfmtcheck scripts/rustfmt.sh --check
 step "module builds: ipmb.ko and the test bus (clippy, warnings are errors)"
 static_check "clippy build" make --no-print-directory clippy
 
+step "uapi: C programs on include/uapi/linux/ipmb.h (64-bit and -m32)"
+static_check "uapi probes build" make --no-print-directory uapi-probes
+
 if [ -f samples/Makefile ]; then
 	step "samples"
 	static_check "samples build" make --no-print-directory -C samples
