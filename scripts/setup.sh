@@ -181,6 +181,12 @@ step_kernel() {
 		write_env
 		return
 	fi
+	# Builds that never finished (no key file) are of no use to anyone: reclaim their space.
+	local stale
+	for stale in "$CACHE"/build/linux-*; do
+		[ -d "$stale" ] && [ "$stale" != "$KDIR" ] && [ ! -f "$stale/.ipmb-key" ] &&
+			say "removing unfinished build $stale" && rm -rf "$stale"
+	done
 	say "kernel: building in $KDIR (key: $(echo "$key" | tr '\n' ' '))"
 	mkdir -p "$KDIR"
 	rm -f "$KDIR/.ipmb-key"
