@@ -6,6 +6,7 @@
 #   make KDIR=/path/to/kernel/build    build against your own Rust-enabled kernel tree
 #   make check            all tests: host, module build (clippy, rustfmt), QEMU (KUnit + e2e)
 #   make demo             boot QEMU and show two IPMB nodes talking
+#   make bench            ipmb.ko against the C driver, same boot: throughput and latency ratios
 #   make clippy           build ipmb.ko and the test bus with clippy, warnings are errors
 #   make vbus             build the virtual I2C bus module the tests use
 #   make rustfmtcheck     check formatting (rustfmt with the kernel's settings)
@@ -28,7 +29,7 @@ UAPI_PROBES := build/uapi/ioctl_probe build/uapi/ioctl_probe32
 UAPI_CFLAGS := -Wall -Wextra -Werror -Iinclude/uapi
 
 .PHONY: all modules vbus uapi-probes clean modules_install clippy rustfmt rustfmtcheck setup host-test \
-	check demo
+	check demo bench
 
 all: modules
 
@@ -84,3 +85,7 @@ check:
 
 demo:
 	@scripts/demo.sh
+
+# ipmb.ko against ipmb_dev_int.ko in the same boot: prints ratios, asserts nothing.
+bench: modules vbus
+	@python3 tests/qemu/run.py --mode bench

@@ -28,7 +28,7 @@ done
 marker "kunit-end"
 
 # In demo mode only KERN_WARNING and worse reach the console from here on.
-[ "$MODE" = demo ] && echo 4 >/proc/sys/kernel/printk
+[ "$MODE" != check ] && echo 4 >/proc/sys/kernel/printk
 
 if mkdir -p /host && mount -t 9p -o trans=virtio,version=9p2000.L,ro host /host; then
 	mount -t proc proc /host/proc
@@ -39,8 +39,8 @@ if mkdir -p /host && mount -t 9p -o trans=virtio,version=9p2000.L,ro host /host;
 	mount -t tmpfs run /host/run
 	export TMPDIR=/run
 	marker "e2e-begin"
-	if [ "$MODE" = demo ]; then
-		chroot /host /usr/bin/python3 "$REPO/tests/demo.py" --repo "$REPO" --kdir "$KDIR" \
+	if [ "$MODE" = demo ] || [ "$MODE" = bench ]; then
+		chroot /host /usr/bin/python3 "$REPO/tests/$MODE.py" --repo "$REPO" --kdir "$KDIR" \
 			>/dev/console 2>&1
 	else
 		chroot /host /usr/bin/python3 "$REPO/tests/e2e/runner.py" --repo "$REPO" --kdir "$KDIR" \

@@ -111,7 +111,7 @@ class Tail(threading.Thread):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("--mode", choices=["check", "demo"], default="check")
+    ap.add_argument("--mode", choices=["check", "demo", "bench"], default="check")
     ap.add_argument("--timeout", type=int, default=900, help="seconds before the guest counts as hung")
     ap.add_argument("--module", action="append", default=[], help=".ko whose KUnit suites to run")
     ap.add_argument("--e2e-args", default="", help="arguments for tests/e2e/runner.py")
@@ -155,7 +155,7 @@ def main():
                 state["bad"].append(text)
             if args.verbose:
                 print(line, flush=True)
-            elif args.mode == "demo":
+            elif args.mode in ("demo", "bench"):
                 # Guest programs print without a printk timestamp; kernel lines have one.
                 if not ktap.TIMESTAMP.match(line) or BAD.search(text):
                     print(line, flush=True)
