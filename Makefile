@@ -18,6 +18,7 @@
 
 SHELL := /bin/bash
 export KDIR
+HOME ?= $(shell getent passwd "$$(id -u)" | cut -d: -f6)
 export IPMB_CACHE ?= $(HOME)/.cache/ipmb
 
 KMAKE := scripts/kmake.sh

@@ -6,7 +6,7 @@
 # scripts/setup.sh). Extra arguments are passed to make.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-CACHE=${IPMB_CACHE:-$HOME/.cache/ipmb}
+CACHE=${IPMB_CACHE:-${HOME:-$(getent passwd "$(id -u)" | cut -d: -f6)}/.cache/ipmb}
 
 if [ -z "${KDIR:-}" ]; then
 	"$ROOT/scripts/setup.sh" kernel

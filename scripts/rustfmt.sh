@@ -9,9 +9,9 @@ cd "$ROOT"
 config=
 if [ -n "${KDIR:-}" ] && [ -f "$KDIR/source/.rustfmt.toml" ]; then
 	config=$KDIR/source/.rustfmt.toml
-elif [ -f "${IPMB_CACHE:-$HOME/.cache/ipmb}/env" ]; then
+elif [ -f "${IPMB_CACHE:-${HOME:-$(getent passwd "$(id -u)" | cut -d: -f6)}/.cache/ipmb}/env" ]; then
 	# shellcheck disable=SC1091
-	. "${IPMB_CACHE:-$HOME/.cache/ipmb}/env"
+	. "${IPMB_CACHE:-${HOME:-$(getent passwd "$(id -u)" | cut -d: -f6)}/.cache/ipmb}/env"
 	config=$KSRC/.rustfmt.toml
 fi
 args=(--edition 2021)

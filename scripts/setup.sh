@@ -16,7 +16,7 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-CACHE=${IPMB_CACHE:-$HOME/.cache/ipmb}
+CACHE=${IPMB_CACHE:-${HOME:-$(getent passwd "$(id -u)" | cut -d: -f6)}/.cache/ipmb}
 LLVM_SUFFIX=-19
 JOBS=$(($(nproc) + 1))
 
