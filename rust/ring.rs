@@ -93,18 +93,9 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>> FrameRing<S> {
 
     /// Appends a frame at the tail.
     pub(crate) fn push(&mut self, frame: &[u8]) -> Result<(), RingError> {
-        if frame.len() > self.slot_len {
-            return Err(RingError::TooLong);
-        }
-        if self.count == self.capacity {
-            return Err(RingError::Full);
-        }
         let tail = self.wrap(self.head + self.count);
-        let slot = self.slot(tail);
-        // The length fits a byte: `frame.len() <= slot_len <= 255` by the invariants.
-        slot[0] = frame.len() as u8;
-        slot[1..=frame.len()].copy_from_slice(frame);
-        // INVARIANT: the new frame is in the slot just past the queued ones, and there was room.
+        self.store(tail, frame)?;
+        // INVARIANT: the new frame is in the slot just past the queued ones.
         self.count += 1;
         Ok(())
     }
@@ -112,19 +103,26 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>> FrameRing<S> {
     /// Puts a frame back at the head, as the next one to pop (used when handing a popped frame
     /// to its reader failed).
     pub(crate) fn push_front(&mut self, frame: &[u8]) -> Result<(), RingError> {
+        let head = self.wrap(self.head + self.capacity - 1);
+        self.store(head, frame)?;
+        // INVARIANT: the slot before the old head now holds the first queued frame.
+        self.head = head;
+        self.count += 1;
+        Ok(())
+    }
+
+    /// Writes `frame` into the free slot `index`, if it fits and a slot is free.
+    fn store(&mut self, index: usize, frame: &[u8]) -> Result<(), RingError> {
         if frame.len() > self.slot_len {
             return Err(RingError::TooLong);
         }
         if self.count == self.capacity {
             return Err(RingError::Full);
         }
-        let head = self.wrap(self.head + self.capacity - 1);
-        let slot = self.slot(head);
+        let slot = self.slot(index);
+        // The length fits a byte: `frame.len() <= slot_len <= 255` by the invariants.
         slot[0] = frame.len() as u8;
         slot[1..=frame.len()].copy_from_slice(frame);
-        // INVARIANT: the slot before the old head now holds the first queued frame.
-        self.head = head;
-        self.count += 1;
         Ok(())
     }
 

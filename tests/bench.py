@@ -8,7 +8,6 @@ the ratios between the two drivers, measured back to back in the same guest, are
 Each figure is the median of several rounds.
 """
 
-import argparse
 import os
 import select
 import statistics
@@ -18,7 +17,7 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "e2e"))
 import lib  # noqa: E402
 
-BMC, SAT = 0x20, 0x72
+BMC, SAT = lib.BMC, lib.SAT
 C_DRIVER, RUST_DRIVER = "ipmb-dev", "ipmb"
 FRAMES, ROUNDS, LATENCY_SAMPLES = 200, 5, 100
 
@@ -65,11 +64,7 @@ def rx_cycle(inst, sender, f):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--repo", required=True)
-    ap.add_argument("--kdir", required=True)
-    args = ap.parse_args()
-    lib.configure(args.repo, args.kdir)
+    lib.guest_main_args()
 
     a0, a1 = lib.vbus(2)
     lib.insmod("ipmb_dev_int")

@@ -7,7 +7,6 @@ ID; a small responder on the satellite's /dev/ipmb-N answers; the BMC decodes th
 Then a corrupted frame shows the checks and counters at work.
 """
 
-import argparse
 import os
 import select
 import subprocess
@@ -17,7 +16,7 @@ import threading
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "e2e"))
 import lib  # noqa: E402
 
-BMC, SAT = 0x20, 0x72
+BMC, SAT = lib.BMC, lib.SAT
 NETFN_APP = 0x06
 GET_DEVICE_ID = 0x01
 
@@ -61,18 +60,13 @@ def responder(sat, stop):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--repo", required=True)
-    ap.add_argument("--kdir", required=True)
-    args = ap.parse_args()
-    lib.configure(args.repo, args.kdir)
+    lib.guest_main_args()
 
     say("=" * 72)
     say("ipmb demo: two IPMB nodes on a virtual I2C bus (Linux 7.2, QEMU)")
     say("=" * 72)
-    a0, a1 = lib.vbus(2)
-    lib.insmod("ipmb")
-    bmc, sat = lib.Instance(a0, BMC), lib.Instance(a1, SAT)
+    bmc, sat = lib.two_nodes()
+    a0, a1 = bmc.nr, sat.nr
     say(f"$ echo ipmb-dev 0x1010 > /sys/bus/i2c/devices/i2c-{a0}/new_device   # BMC, 0x20")
     say(f"$ echo ipmb-dev 0x1039 > /sys/bus/i2c/devices/i2c-{a1}/new_device   # satellite, 0x72")
     say(f"  -> {bmc.dev} and {sat.dev}")

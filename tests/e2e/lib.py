@@ -13,6 +13,17 @@ def configure(repo, kdir):
     REPO, KDIR = repo, kdir
 
 
+def guest_main_args():
+    """Parses the --repo/--kdir arguments init.sh gives guest programs, and configures."""
+    import argparse
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--repo", required=True)
+    ap.add_argument("--kdir", required=True)
+    args = ap.parse_args()
+    configure(args.repo, args.kdir)
+    return args
+
+
 def module_path(name):
     """Path of a module: ours at the repo top or under tests/, or one of the kernel build."""
     for p in (os.path.join(REPO, f"{name}.ko"),
@@ -79,7 +90,7 @@ def rmmod(name, check=True):
     return r
 
 
-def cleanup():
+def _unload_modules():
     """Unloads what the test loaded, newest first; a module that will not go is an error."""
     errors = []
     while _loaded:
@@ -206,6 +217,16 @@ class Instance:
 
 _instances = []
 
+# The two nodes most tests and the demo use: a BMC and a satellite controller.
+BMC, SAT = 0x20, 0x72
+
+
+def two_nodes(*params):
+    """Loads the bus and ipmb.ko (with `params`); BMC at 0x20 and satellite at 0x72 on it."""
+    a0, a1 = vbus(2)
+    insmod("ipmb", *params)
+    return Instance(a0, BMC), Instance(a1, SAT)
+
 
 class I2cMsg(ctypes.Structure):
     _fields_ = [("addr", ctypes.c_uint16), ("flags", ctypes.c_uint16),
@@ -254,10 +275,8 @@ def raises(err, fn, *args):
     raise AssertionError(f"{fn.__name__} did not fail with {errno.errorcode[err]}")
 
 
-_cleanup_modules = cleanup
-
-
-def cleanup():  # noqa: F811 - extends the module-only cleanup above
+def cleanup():
+    """Deletes the instances a test created, then unloads its modules."""
     errors = []
     while _instances:
         inst = _instances.pop()
@@ -266,7 +285,7 @@ def cleanup():  # noqa: F811 - extends the module-only cleanup above
         except OSError as e:
             errors.append(f"delete {inst.client}: {e}")
     try:
-        _cleanup_modules()
+        _unload_modules()
     except AssertionError as e:
         errors.append(str(e))
     if errors:

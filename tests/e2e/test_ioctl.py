@@ -10,7 +10,7 @@ import subprocess
 import lib
 from lib import eq, frame, true, with_len
 
-BMC, SAT = 0x20, 0x72
+BMC, SAT = lib.BMC, lib.SAT
 INFO_FMT, STATS_FMT = "<IIBBHII5I", "<16Q"
 
 
@@ -22,12 +22,6 @@ IOC_INFO = ior(0, struct.calcsize(INFO_FMT))
 IOC_STATS = ior(1, struct.calcsize(STATS_FMT))
 
 
-def setup(*params):
-    a0, a1 = lib.vbus(2)
-    lib.insmod("ipmb", *params)
-    return lib.Instance(a0, BMC), lib.Instance(a1, SAT)
-
-
 def info(fd):
     return struct.unpack(INFO_FMT, fcntl.ioctl(fd, IOC_INFO, bytes(40)))
 
@@ -37,7 +31,7 @@ def stats(fd):
 
 
 def test_info_describes_the_instance():
-    bmc, sat = setup("max_frame_len=64", "queue_len=17", "tx_retries=2")
+    bmc, sat = lib.two_nodes("max_frame_len=64", "queue_len=17", "tx_retries=2")
     fd = bmc.open()
     try:
         eq(info(fd), (1, bmc.nr, BMC, 0, 64, 17, 2, 0, 0, 0, 0, 0), "ipmb_info")
@@ -46,7 +40,7 @@ def test_info_describes_the_instance():
 
 
 def test_stats_match_sysfs():
-    bmc, sat = setup()
+    bmc, sat = lib.two_nodes()
     fd = bmc.open(os.O_RDWR | os.O_NONBLOCK)
     try:
         good = frame(BMC, 0x07, SAT, 1, 0x01, b"\x00")
@@ -70,7 +64,7 @@ def test_stats_match_sysfs():
 
 
 def test_bad_arguments():
-    bmc, sat = setup()
+    bmc, sat = lib.two_nodes()
     fd = bmc.open()
     try:
         lib.raises(errno.EFAULT, fcntl.ioctl, fd, IOC_INFO, 8)
@@ -85,7 +79,7 @@ def test_bad_arguments():
 
 
 def test_info_after_unbind_is_enodev():
-    bmc, sat = setup()
+    bmc, sat = lib.two_nodes()
     fd = bmc.open()
     try:
         bmc.delete()
@@ -95,7 +89,7 @@ def test_info_after_unbind_is_enodev():
 
 
 def test_32bit_and_64bit_callers_agree():
-    bmc, sat = setup()
+    bmc, sat = lib.two_nodes()
     lib.send_raw(sat.nr, frame(BMC, 0x07, SAT, 1, 0x01, b"\x00"))
     out = {}
     for name in ("ioctl_probe", "ioctl_probe32"):

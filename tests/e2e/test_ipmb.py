@@ -14,14 +14,8 @@ import time
 import lib
 from lib import eq, frame, true, with_len
 
-BMC, SAT = 0x20, 0x72
+BMC, SAT = lib.BMC, lib.SAT
 APP_REQ, APP_RSP = 0x06, 0x07
-
-
-def setup(*params):
-    a0, a1 = lib.vbus(2)
-    lib.insmod("ipmb", *params)
-    return lib.Instance(a0, BMC), lib.Instance(a1, SAT)
 
 
 def read_frame(fd, size=256):
@@ -29,7 +23,7 @@ def read_frame(fd, size=256):
 
 
 def test_request_and_response_both_ways():
-    bmc, sat = setup()
+    bmc, sat = lib.two_nodes()
     fb, fs = bmc.open(), sat.open()
     try:
         req = frame(SAT, APP_REQ, BMC, 5, 0x01)
@@ -47,7 +41,7 @@ def test_request_and_response_both_ways():
 
 
 def test_fifo_order_under_burst():
-    bmc, sat = setup()
+    bmc, sat = lib.two_nodes()
     fb, fs = bmc.open(), sat.open()
     try:
         sent = [frame(BMC, APP_RSP, SAT, seq, 0x01, bytes([0, seq])) for seq in range(64)]
@@ -61,7 +55,7 @@ def test_fifo_order_under_burst():
 
 
 def test_poll_and_epoll():
-    bmc, sat = setup()
+    bmc, sat = lib.two_nodes()
     fb = bmc.open(os.O_RDWR | os.O_NONBLOCK)
     try:
         p = select.poll()
@@ -86,7 +80,7 @@ def test_poll_and_epoll():
 
 
 def test_nonblocking_read_gives_eagain():
-    bmc, sat = setup()
+    bmc, sat = lib.two_nodes()
     fb = bmc.open(os.O_RDWR | os.O_NONBLOCK)
     try:
         lib.raises(errno.EAGAIN, os.read, fb, 256)
@@ -99,7 +93,7 @@ class Interrupted(Exception):
 
 
 def test_signal_interrupts_blocked_read():
-    bmc, sat = setup()
+    bmc, sat = lib.two_nodes()
     fb = bmc.open()
 
     def on_alarm(signum, frame_):
@@ -122,7 +116,7 @@ def test_signal_interrupts_blocked_read():
 
 
 def test_bad_frames_counted_not_delivered():
-    bmc, sat = setup()
+    bmc, sat = lib.two_nodes()
     fb = bmc.open(os.O_RDWR | os.O_NONBLOCK)
     try:
         good = frame(BMC, APP_RSP, SAT, 1, 0x01, b"\x00")
@@ -151,7 +145,7 @@ def test_bad_frames_counted_not_delivered():
 
 
 def test_queue_overflow_counted():
-    bmc, sat = setup("queue_len=4")
+    bmc, sat = lib.two_nodes("queue_len=4")
     fb = bmc.open(os.O_RDWR | os.O_NONBLOCK)
     try:
         sent = [frame(BMC, APP_RSP, SAT, seq, 0x01, b"\x00") for seq in range(6)]
@@ -165,7 +159,7 @@ def test_queue_overflow_counted():
 
 
 def test_oem_max_frame_len():
-    bmc, sat = setup("max_frame_len=64")
+    bmc, sat = lib.two_nodes("max_frame_len=64")
     fb = bmc.open(os.O_RDWR | os.O_NONBLOCK)
     try:
         f = frame(BMC, APP_RSP, SAT, 1, 0x01, bytes(range(50)))
@@ -176,7 +170,7 @@ def test_oem_max_frame_len():
 
 
 def test_write_validation():
-    bmc, sat = setup()
+    bmc, sat = lib.two_nodes()
     fb = bmc.open()
     try:
         good = frame(SAT, APP_REQ, BMC, 1, 0x01)
@@ -202,7 +196,7 @@ def test_write_validation():
 
 
 def test_write_retries_nak_then_fails():
-    bmc, sat = setup()
+    bmc, sat = lib.two_nodes()
     fb = bmc.open()
     try:
         req = with_len(frame(SAT, APP_REQ, BMC, 1, 0x01))
@@ -224,7 +218,7 @@ def test_write_retries_nak_then_fails():
 
 
 def test_read_events_return_ff():
-    bmc, sat = setup()
+    bmc, sat = lib.two_nodes()
     got = lib.i2c_xfer(sat.nr, [(BMC >> 1, 4)])
     eq(got, [b"\xff" * 4], "bytes read from the target")
     fb = bmc.open(os.O_RDWR | os.O_NONBLOCK)
@@ -240,7 +234,7 @@ def test_read_events_return_ff():
 
 
 def test_second_instance_on_adapter_fails():
-    bmc, sat = setup()
+    bmc, sat = lib.two_nodes()
     with open(f"/sys/bus/i2c/devices/i2c-{bmc.nr}/new_device", "w") as f:
         f.write(f"ipmb-dev 0x{lib.OWN_SLAVE | 0x11:x}")
     try:
@@ -253,7 +247,7 @@ def test_second_instance_on_adapter_fails():
 
 
 def test_unbind_with_blocked_reader():
-    bmc, sat = setup()
+    bmc, sat = lib.two_nodes()
     fb = bmc.open()
     fp = bmc.open(os.O_RDWR | os.O_NONBLOCK)
     result = {}
@@ -283,7 +277,7 @@ def test_unbind_with_blocked_reader():
 
 
 def test_unload_with_open_file():
-    bmc, sat = setup()
+    bmc, sat = lib.two_nodes()
     fb = bmc.open()
     try:
         r = lib.rmmod("ipmb", check=False)
@@ -299,7 +293,7 @@ def test_unload_with_open_file():
 
 
 def test_smbus_block_write_opt_in():
-    bmc, sat = setup("smbus_block_write=1", "max_frame_len=64")
+    bmc, sat = lib.two_nodes("smbus_block_write=1", "max_frame_len=64")
     fb, fs = bmc.open(), sat.open(os.O_RDWR | os.O_NONBLOCK)
     try:
         req = frame(SAT, APP_REQ, BMC, 1, 0x01)
@@ -318,7 +312,7 @@ def test_smbus_block_write_opt_in():
 
 
 def test_dropped_stop_frame_ends_at_next_start():
-    bmc, sat = setup()
+    bmc, sat = lib.two_nodes()
     fb = bmc.open(os.O_RDWR | os.O_NONBLOCK)
     try:
         a = frame(BMC, APP_RSP, SAT, 1, 0x01, b"\x00")
@@ -335,7 +329,7 @@ def test_dropped_stop_frame_ends_at_next_start():
 
 
 def test_corrupted_byte_on_wire_dropped():
-    bmc, sat = setup()
+    bmc, sat = lib.two_nodes()
     fb = bmc.open(os.O_RDWR | os.O_NONBLOCK)
     try:
         lib.vbus_param("corrupt_byte", 4)
