@@ -55,6 +55,30 @@ counters! {
     tx_retries,
     /// write() calls refused for a malformed frame (EINVAL).
     tx_invalid,
+    /// Requests submitted through the request ioctls.
+    req_sent,
+    /// Requests resent after a response timeout.
+    req_retries,
+    /// Requests answered with the synthesized timeout completion code (0xC3).
+    req_timeouts,
+    /// Requests answered with the synthesized bus-error completion code (0x82).
+    req_bus_errors,
+    /// Requests abandoned by their caller: a signal, or the file closed.
+    req_aborted,
+    /// Responses delivered to the request they answer.
+    rsp_matched,
+    /// Responses to a request that had timed out or was abandoned: dropped.
+    rsp_late,
+    /// Second responses to a request already answered: dropped.
+    rsp_duplicate,
+    /// Requests delivered to the file that registered their netFn and cmd.
+    rx_routed,
+    /// Requests dropped: the registered file's inbox was full.
+    rx_route_overflow,
+    /// Broadcast (general-call) frames received for our address.
+    rx_broadcast,
+    /// Broadcast requests sent.
+    tx_broadcast,
 }
 
 impl Counters {

@@ -11,17 +11,43 @@ use core::mem::{
     size_of, //
 };
 
+use crate::frame;
+
 /// `IPMB_ABI_VERSION`.
-pub(crate) const ABI_VERSION: u32 = 1;
+pub(crate) const ABI_VERSION: u32 = 2;
 /// `IPMB_IOC_MAGIC`.
 pub(crate) const IOC_MAGIC: u32 = 0xBB;
+/// `IPMB_MAX_DATA`.
+pub(crate) const MAX_DATA: usize = 240;
+/// `IPMB_RETRIES_DEFAULT`.
+pub(crate) const RETRIES_DEFAULT: u8 = 0xff;
+/// `IPMB_MAX_RETRIES`.
+pub(crate) const MAX_RETRIES: u8 = 15;
+/// `IPMB_MAX_TIMEOUT_MS`.
+pub(crate) const MAX_TIMEOUT_MS: u32 = 60000;
+/// `IPMB_MSG_BROADCAST`.
+pub(crate) const MSG_BROADCAST: u8 = 0x01;
+/// `IPMB_MSG_SYNTHESIZED`.
+pub(crate) const MSG_SYNTHESIZED: u8 = 0x02;
+/// `IPMB_KIND_RESPONSE`.
+pub(crate) const KIND_RESPONSE: u8 = 1;
+/// `IPMB_KIND_REQUEST`.
+pub(crate) const KIND_REQUEST: u8 = 2;
+/// `IPMB_CC_TIMEOUT`.
+pub(crate) const CC_TIMEOUT: u8 = 0xc3;
+/// `IPMB_CC_BUS_ERROR`.
+pub(crate) const CC_BUS_ERROR: u8 = 0x82;
+/// `IPMB_CC_TOO_LONG`.
+pub(crate) const CC_TOO_LONG: u8 = 0xc8;
 
-/// `_IOC_READ`, as in `include/uapi/asm-generic/ioctl.h` (x86, arm, arm64, riscv).
+/// `_IOC_WRITE` and `_IOC_READ`, as in `include/uapi/asm-generic/ioctl.h` (x86, arm, arm64,
+/// riscv).
+const IOC_WRITE: u32 = 1;
 const IOC_READ: u32 = 2;
 
-/// `_IOR(type, nr, size)`.
-const fn ior(nr: u32, size: usize) -> u32 {
-    (IOC_READ << 30) | ((size as u32) << 16) | (IOC_MAGIC << 8) | nr
+/// `_IOC(dir, type, nr, size)`.
+const fn ioc(dir: u32, nr: u32, size: usize) -> u32 {
+    (dir << 30) | ((size as u32) << 16) | (IOC_MAGIC << 8) | nr
 }
 
 /// `struct ipmb_info`.
@@ -35,37 +61,238 @@ pub(crate) struct Info {
     pub(crate) max_frame_len: u16,
     pub(crate) queue_len: u32,
     pub(crate) tx_retries: u32,
+    pub(crate) req_timeout_ms: u32,
+    pub(crate) req_retries: u32,
+    pub(crate) seq_count: u32,
+    pub(crate) seq_expiry_ms: u32,
+    pub(crate) max_clients: u32,
+    pub(crate) inbox_len: u32,
     pub(crate) reserved: [u32; 5],
 }
+
+/// Number of counters in `struct ipmb_stats` before `rx_queued`.
+pub(crate) const STATS_COUNTERS: usize = 23;
 
 /// `struct ipmb_stats`.
 #[repr(C)]
 #[derive(Clone, Copy, Default, Debug, PartialEq, Eq)]
 pub(crate) struct Stats {
     /// The counters, in the order of [`crate::stats::NAMES`].
-    pub(crate) counters: [u64; 11],
+    pub(crate) counters: [u64; STATS_COUNTERS],
     pub(crate) rx_queued: u64,
-    pub(crate) reserved: [u64; 4],
+    pub(crate) req_inflight: u64,
+    pub(crate) reserved: [u64; 7],
+}
+
+/// `struct ipmb_msg`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Msg {
+    pub(crate) id: u64,
+    pub(crate) timeout_ms: u32,
+    pub(crate) data_len: u16,
+    pub(crate) retries: u8,
+    pub(crate) flags: u8,
+    pub(crate) kind: u8,
+    pub(crate) addr: u8,
+    pub(crate) netfn: u8,
+    pub(crate) lun: u8,
+    pub(crate) own_lun: u8,
+    pub(crate) seq: u8,
+    pub(crate) cmd: u8,
+    pub(crate) cc: u8,
+    pub(crate) data: [u8; MAX_DATA],
+}
+
+impl Default for Msg {
+    fn default() -> Self {
+        Self {
+            id: 0,
+            timeout_ms: 0,
+            data_len: 0,
+            retries: 0,
+            flags: 0,
+            kind: 0,
+            addr: 0,
+            netfn: 0,
+            lun: 0,
+            own_lun: 0,
+            seq: 0,
+            cmd: 0,
+            cc: 0,
+            data: [0; MAX_DATA],
+        }
+    }
+}
+
+impl Msg {
+    /// The used part of `data`, or `None` if `data_len` is out of range.
+    pub(crate) fn payload(&self) -> Option<&[u8]> {
+        self.data.get(..usize::from(self.data_len))
+    }
+
+    /// Fills the fields a response carries from a validated response frame (address byte
+    /// first): the request's netFn, the responder's address and LUN, our LUN, seq, cmd, cc
+    /// and the data after cc.
+    pub(crate) fn set_response(&mut self, f: &[u8]) {
+        if f.len() < frame::MIN_RESPONSE_LEN {
+            return;
+        }
+        self.addr = f[frame::SRC_SA];
+        self.netfn = (f[frame::NETFN_LUN] >> 2) & !1;
+        self.lun = f[frame::SEQ_LUN] & 3;
+        self.own_lun = f[frame::NETFN_LUN] & 3;
+        self.seq = f[frame::SEQ_LUN] >> 2;
+        self.cmd = f[frame::CMD];
+        self.cc = f[frame::CMD + 1];
+        self.set_data(&f[frame::CMD + 2..f.len() - 1]);
+    }
+
+    /// Fills the fields of a received request from a validated request frame: the
+    /// requester's address and LUN, the LUN it addressed, netFn, seq, cmd and data.
+    pub(crate) fn set_request(&mut self, f: &[u8]) {
+        if f.len() < frame::MIN_REQUEST_LEN {
+            return;
+        }
+        self.addr = f[frame::SRC_SA];
+        self.netfn = f[frame::NETFN_LUN] >> 2;
+        self.lun = f[frame::SEQ_LUN] & 3;
+        self.own_lun = f[frame::NETFN_LUN] & 3;
+        self.seq = f[frame::SEQ_LUN] >> 2;
+        self.cmd = f[frame::CMD];
+        self.cc = 0;
+        self.set_data(&f[frame::CMD + 1..f.len() - 1]);
+    }
+
+    fn set_data(&mut self, d: &[u8]) {
+        let n = d.len().min(MAX_DATA);
+        self.data[..n].copy_from_slice(&d[..n]);
+        // At most `MAX_DATA` (240).
+        self.data_len = n as u16;
+    }
+}
+
+/// `struct ipmb_cmd`.
+#[repr(C)]
+#[derive(Clone, Copy, Default, Debug, PartialEq, Eq)]
+pub(crate) struct Cmd {
+    pub(crate) netfn: u8,
+    pub(crate) cmd: u8,
+    pub(crate) reserved: u16,
 }
 
 /// `IPMB_IOC_INFO`.
-pub(crate) const IOC_INFO: u32 = ior(0x00, size_of::<Info>());
+pub(crate) const IOC_INFO: u32 = ioc(IOC_READ, 0x00, size_of::<Info>());
 /// `IPMB_IOC_STATS`.
-pub(crate) const IOC_STATS: u32 = ior(0x01, size_of::<Stats>());
+pub(crate) const IOC_STATS: u32 = ioc(IOC_READ, 0x01, size_of::<Stats>());
+/// `IPMB_IOC_REQUEST`.
+pub(crate) const IOC_REQUEST: u32 = ioc(IOC_READ | IOC_WRITE, 0x02, size_of::<Msg>());
+/// `IPMB_IOC_SUBMIT`.
+pub(crate) const IOC_SUBMIT: u32 = ioc(IOC_READ | IOC_WRITE, 0x03, size_of::<Msg>());
+/// `IPMB_IOC_RECEIVE`.
+pub(crate) const IOC_RECEIVE: u32 = ioc(IOC_READ, 0x04, size_of::<Msg>());
+/// `IPMB_IOC_REGISTER`.
+pub(crate) const IOC_REGISTER: u32 = ioc(IOC_WRITE, 0x05, size_of::<Cmd>());
+/// `IPMB_IOC_UNREGISTER`.
+pub(crate) const IOC_UNREGISTER: u32 = ioc(IOC_WRITE, 0x06, size_of::<Cmd>());
+/// `IPMB_IOC_RESPOND`.
+pub(crate) const IOC_RESPOND: u32 = ioc(IOC_WRITE, 0x07, size_of::<Msg>());
 
 // The layouts, field by field: the sum of the field sizes equals the size, so there is no
 // padding, and the offsets are those of the C header.
 const _: () = {
-    assert!(size_of::<Info>() == 40);
+    assert!(size_of::<Info>() == 64);
     assert!(offset_of!(Info, adapter) == 4);
     assert!(offset_of!(Info, own_addr) == 8);
     assert!(offset_of!(Info, smbus_block_write) == 9);
     assert!(offset_of!(Info, max_frame_len) == 10);
     assert!(offset_of!(Info, queue_len) == 12);
     assert!(offset_of!(Info, tx_retries) == 16);
-    assert!(offset_of!(Info, reserved) == 20);
-    assert!(size_of::<Stats>() == 16 * 8);
-    assert!(offset_of!(Stats, rx_queued) == 11 * 8);
-    assert!(offset_of!(Stats, reserved) == 12 * 8);
-    assert!(crate::stats::NAMES.len() == 11);
+    assert!(offset_of!(Info, req_timeout_ms) == 20);
+    assert!(offset_of!(Info, req_retries) == 24);
+    assert!(offset_of!(Info, seq_count) == 28);
+    assert!(offset_of!(Info, seq_expiry_ms) == 32);
+    assert!(offset_of!(Info, max_clients) == 36);
+    assert!(offset_of!(Info, inbox_len) == 40);
+    assert!(offset_of!(Info, reserved) == 44);
+    assert!(size_of::<Stats>() == 32 * 8);
+    assert!(offset_of!(Stats, rx_queued) == STATS_COUNTERS * 8);
+    assert!(offset_of!(Stats, req_inflight) == (STATS_COUNTERS + 1) * 8);
+    assert!(offset_of!(Stats, reserved) == (STATS_COUNTERS + 2) * 8);
+    assert!(crate::stats::NAMES.len() == STATS_COUNTERS);
+    assert!(size_of::<Msg>() == 24 + MAX_DATA);
+    assert!(offset_of!(Msg, timeout_ms) == 8);
+    assert!(offset_of!(Msg, data_len) == 12);
+    assert!(offset_of!(Msg, retries) == 14);
+    assert!(offset_of!(Msg, flags) == 15);
+    assert!(offset_of!(Msg, kind) == 16);
+    assert!(offset_of!(Msg, addr) == 17);
+    assert!(offset_of!(Msg, netfn) == 18);
+    assert!(offset_of!(Msg, lun) == 19);
+    assert!(offset_of!(Msg, own_lun) == 20);
+    assert!(offset_of!(Msg, seq) == 21);
+    assert!(offset_of!(Msg, cmd) == 22);
+    assert!(offset_of!(Msg, cc) == 23);
+    assert!(offset_of!(Msg, data) == 24);
+    assert!(size_of::<Cmd>() == 4);
+    assert!(offset_of!(Cmd, cmd) == 1);
+    assert!(offset_of!(Cmd, reserved) == 2);
 };
+
+#[cfg(any(test, CONFIG_KUNIT))]
+#[cfg_attr(CONFIG_KUNIT, ::kernel::prelude::kunit_tests(ipmb_uapi))]
+mod tests {
+    use super::*;
+    use crate::frame::{
+        build,
+        Header,
+        SPEC_MAX_LEN, //
+    };
+
+    #[test]
+    fn response_fields_from_frame() {
+        // 0x72 answers 0x20's request netFn 6 (App) cmd 1, seq 9, rqLUN 2, rsLUN 1.
+        let hdr = Header {
+            dest: 0x20,
+            netfn: 0x07,
+            dest_lun: 2,
+            src: 0x72,
+            seq: 9,
+            src_lun: 1,
+            cmd: 0x01,
+        };
+        let mut f = [0u8; SPEC_MAX_LEN];
+        let n = build(&mut f, SPEC_MAX_LEN, &hdr, &[0xc1, 0xaa, 0xbb]).unwrap_or(0);
+        let mut m = Msg::default();
+        m.set_response(&f[..n]);
+        assert_eq!(
+            (m.addr, m.netfn, m.lun, m.own_lun, m.seq, m.cmd, m.cc),
+            (0x72, 0x06, 1, 2, 9, 0x01, 0xc1)
+        );
+        assert_eq!(m.payload(), Some(&[0xaa, 0xbb][..]));
+    }
+
+    #[test]
+    fn request_fields_from_frame() {
+        let hdr = Header {
+            dest: 0x72,
+            netfn: 0x06,
+            dest_lun: 1,
+            src: 0x20,
+            seq: 33,
+            src_lun: 3,
+            cmd: 0x04,
+        };
+        let mut f = [0u8; SPEC_MAX_LEN];
+        let n = build(&mut f, SPEC_MAX_LEN, &hdr, &[7]).unwrap_or(0);
+        let mut m = Msg::default();
+        m.set_request(&f[..n]);
+        assert_eq!(
+            (m.addr, m.netfn, m.lun, m.own_lun, m.seq, m.cmd),
+            (0x20, 0x06, 3, 1, 33, 0x04)
+        );
+        assert_eq!(m.payload(), Some(&[7][..]));
+        m.data_len = 241;
+        assert_eq!(m.payload(), None);
+    }
+}

@@ -3,9 +3,13 @@
  * ipmb.ko userspace ABI: ioctls on /dev/ipmb-N.
  *
  * read() and write() keep the byte layout of the in-tree ipmb_dev_int driver (see
- * Documentation/ipmb.rst); the ioctls below add what that driver lacks. Every structure
- * has fixed-size fields and no implicit padding, so its layout is the same for 32-bit and
- * 64-bit userspace, and nothing uninitialised reaches userspace. Reserved fields are zero.
+ * Documentation/ipmb.rst); the ioctls below add what that driver lacks: requests with
+ * kernel-managed sequence numbers, matching, timeouts and retries (synchronous or
+ * asynchronous), responder registration, broadcast, and statistics.
+ *
+ * Every structure has fixed-size fields and no implicit padding, so its layout is the same
+ * for 32-bit and 64-bit userspace, and nothing uninitialised reaches userspace. Reserved
+ * fields are zero.
  */
 #ifndef _UAPI_LINUX_IPMB_H
 #define _UAPI_LINUX_IPMB_H
@@ -14,41 +18,135 @@
 #include <linux/types.h>
 
 /* The ABI version IPMB_IOC_INFO reports; raised when ioctls are added. */
-#define IPMB_ABI_VERSION	1
+#define IPMB_ABI_VERSION	2
 
 /* ioctl type (Documentation/userspace-api/ioctl/ioctl-number.rst: 0xBB is free). */
 #define IPMB_IOC_MAGIC		0xBB
+
+/* Room for data in struct ipmb_msg; a frame must also fit the device's max_frame_len. */
+#define IPMB_MAX_DATA		240
+
+/* struct ipmb_msg.retries: use the device's default (IPMB_IOC_INFO req_retries). */
+#define IPMB_RETRIES_DEFAULT	0xff
+/* Largest retries and timeout_ms a request may ask for. */
+#define IPMB_MAX_RETRIES	15
+#define IPMB_MAX_TIMEOUT_MS	60000
+
+/* struct ipmb_msg.flags */
+#define IPMB_MSG_BROADCAST	0x01	/* in: send to the general-call address, one try;
+					 * out: the request was received as a broadcast */
+#define IPMB_MSG_SYNTHESIZED	0x02	/* out: no response; the kernel set cc */
+
+/* struct ipmb_msg.kind, as IPMB_IOC_RECEIVE returns it */
+#define IPMB_KIND_RESPONSE	1	/* the answer to a request sent with IPMB_IOC_SUBMIT */
+#define IPMB_KIND_REQUEST	2	/* a request for a pair registered by this file */
+
+/* Completion codes the kernel synthesizes (flag IPMB_MSG_SYNTHESIZED). */
+#define IPMB_CC_TIMEOUT		0xc3	/* no response after every try */
+#define IPMB_CC_BUS_ERROR	0x82	/* NAK or bus error sending the request */
+#define IPMB_CC_TOO_LONG	0xc8	/* the request does not fit max_frame_len */
 
 /* IPMB_IOC_INFO: what this device is and how it is configured. */
 struct ipmb_info {
 	__u32 abi_version;		/* IPMB_ABI_VERSION */
 	__u32 adapter;			/* I2C adapter number: the N of /dev/ipmb-N */
 	__u8 own_addr;			/* own 8-bit slave address (0x20 for a BMC) */
-	__u8 smbus_block_write;		/* 1: write() sends SMBus block writes */
+	__u8 smbus_block_write;		/* 1: frames are sent as SMBus block writes */
 	__u16 max_frame_len;		/* longest frame accepted, address byte included */
-	__u32 queue_len;		/* receive queue capacity, in frames */
-	__u32 tx_retries;		/* retries of a write() after a NAK or arbitration loss */
+	__u32 queue_len;		/* read() queue capacity, in frames */
+	__u32 tx_retries;		/* resends of a frame after a NAK or arbitration loss */
+	__u32 req_timeout_ms;		/* default response timeout of a request, per try */
+	__u32 req_retries;		/* default resends of a request after a timeout */
+	__u32 seq_count;		/* sequence numbers: requests in flight at most (64) */
+	__u32 seq_expiry_ms;		/* a seq is not reused for the same responder,
+					 * netFn and cmd for this long (5000) */
+	__u32 max_clients;		/* files that may use SUBMIT or REGISTER at once */
+	__u32 inbox_len;		/* messages waiting for IPMB_IOC_RECEIVE, per file */
 	__u32 reserved[5];
 };
 
 /* IPMB_IOC_STATS: the counters of Documentation/ipmb.rst, as sysfs shows them. */
 struct ipmb_stats {
-	__u64 rx_frames;		/* frames received, checked and queued */
+	__u64 rx_frames;		/* frames received, checked and accepted */
 	__u64 rx_short;			/* dropped: too short */
 	__u64 rx_too_long;		/* dropped: longer than max_frame_len */
 	__u64 rx_bad_cs1;		/* dropped: bad header checksum */
 	__u64 rx_bad_cs2;		/* dropped: bad data checksum */
 	__u64 rx_bad_addr;		/* dropped: odd requester address */
-	__u64 rx_overflow;		/* dropped: receive queue full */
+	__u64 rx_overflow;		/* dropped: read() queue full */
 	__u64 tx_frames;		/* frames sent */
-	__u64 tx_errors;		/* write() calls failed after all retries */
-	__u64 tx_retries;		/* retransmissions */
+	__u64 tx_errors;		/* frames not sent after all resends */
+	__u64 tx_retries;		/* resends after a NAK or arbitration loss */
 	__u64 tx_invalid;		/* write() calls refused with EINVAL */
-	__u64 rx_queued;		/* frames in the receive queue now */
-	__u64 reserved[4];
+	__u64 req_sent;			/* requests submitted (REQUEST and SUBMIT) */
+	__u64 req_retries;		/* requests resent after a response timeout */
+	__u64 req_timeouts;		/* requests answered with IPMB_CC_TIMEOUT */
+	__u64 req_bus_errors;		/* requests answered with IPMB_CC_BUS_ERROR */
+	__u64 req_aborted;		/* requests abandoned: signal or close */
+	__u64 rsp_matched;		/* responses delivered to their requester */
+	__u64 rsp_late;			/* responses after their request timed out or was
+					 * abandoned: dropped */
+	__u64 rsp_duplicate;		/* second responses to an answered request: dropped */
+	__u64 rx_routed;		/* requests delivered to a registered file */
+	__u64 rx_route_overflow;	/* dropped: the registered file's inbox was full */
+	__u64 rx_broadcast;		/* broadcast frames received for our address */
+	__u64 tx_broadcast;		/* broadcast requests sent */
+	__u64 rx_queued;		/* frames in the read() queue now */
+	__u64 req_inflight;		/* requests waiting for a response now */
+	__u64 reserved[7];
+};
+
+/*
+ * A request to send, a response or request received, or a response to send.
+ *
+ * IPMB_IOC_REQUEST and IPMB_IOC_SUBMIT read addr, netfn (even), lun (the responder's LUN),
+ * own_lun (ours), cmd, data_len, data, flags (IPMB_MSG_BROADCAST), timeout_ms (0: default)
+ * and retries (IPMB_RETRIES_DEFAULT: default). The kernel fills rqSA, the seq and both
+ * checksums. REQUEST then waits and returns the response in the same structure: cc,
+ * data_len and data (the response data after cc), seq, and flags (IPMB_MSG_SYNTHESIZED if
+ * the kernel made the cc up). SUBMIT returns at once with id and seq set; the response
+ * arrives later through IPMB_IOC_RECEIVE with the same id.
+ *
+ * IPMB_IOC_RECEIVE returns the next message for this file: a response (kind
+ * IPMB_KIND_RESPONSE, fields as REQUEST returns them) or a request for a registered pair
+ * (kind IPMB_KIND_REQUEST: addr is the requester's address, lun its LUN, own_lun the LUN it
+ * addressed, seq its seq, cmd, data_len and data the request's; id is 0).
+ *
+ * IPMB_IOC_RESPOND takes a received request back as IPMB_IOC_RECEIVE returned it, with
+ * cc, data_len and data set to the answer; the kernel builds the response (addresses,
+ * netFn | 1, LUNs, seq, checksums).
+ */
+struct ipmb_msg {
+	__u64 id;			/* SUBMIT: out; RECEIVE: the id SUBMIT returned */
+	__u32 timeout_ms;		/* requests: response timeout per try, 0: default */
+	__u16 data_len;			/* bytes used in data[] */
+	__u8 retries;			/* requests: resends after a timeout */
+	__u8 flags;			/* IPMB_MSG_* */
+	__u8 kind;			/* RECEIVE: IPMB_KIND_* */
+	__u8 addr;			/* the peer's 8-bit slave address */
+	__u8 netfn;			/* the request's netFn (even), also in responses */
+	__u8 lun;			/* the peer's LUN */
+	__u8 own_lun;			/* our LUN */
+	__u8 seq;			/* the request's seq (out) */
+	__u8 cmd;			/* command */
+	__u8 cc;			/* responses: completion code */
+	__u8 data[IPMB_MAX_DATA];
+};
+
+/* IPMB_IOC_REGISTER / IPMB_IOC_UNREGISTER: a (netFn, cmd) pair this file answers. */
+struct ipmb_cmd {
+	__u8 netfn;			/* request netFn (even) */
+	__u8 cmd;
+	__u16 reserved;
 };
 
 #define IPMB_IOC_INFO		_IOR(IPMB_IOC_MAGIC, 0x00, struct ipmb_info)
 #define IPMB_IOC_STATS		_IOR(IPMB_IOC_MAGIC, 0x01, struct ipmb_stats)
+#define IPMB_IOC_REQUEST	_IOWR(IPMB_IOC_MAGIC, 0x02, struct ipmb_msg)
+#define IPMB_IOC_SUBMIT		_IOWR(IPMB_IOC_MAGIC, 0x03, struct ipmb_msg)
+#define IPMB_IOC_RECEIVE	_IOR(IPMB_IOC_MAGIC, 0x04, struct ipmb_msg)
+#define IPMB_IOC_REGISTER	_IOW(IPMB_IOC_MAGIC, 0x05, struct ipmb_cmd)
+#define IPMB_IOC_UNREGISTER	_IOW(IPMB_IOC_MAGIC, 0x06, struct ipmb_cmd)
+#define IPMB_IOC_RESPOND	_IOW(IPMB_IOC_MAGIC, 0x07, struct ipmb_msg)
 
 #endif /* _UAPI_LINUX_IPMB_H */

@@ -28,15 +28,15 @@ pub mod stats;
 #[path = "../../../rust/uapi.rs"]
 pub mod uapi;
 
+#[path = "../../../rust/seqtab.rs"]
+pub mod seqtab;
+
 /// Checks `rust/uapi.rs` against `include/uapi/linux/ipmb.h` as C, C++ and 32-bit C see it.
 #[cfg(test)]
 mod uapi_layout {
-    use crate::uapi::{
-        Info,
-        Stats,
-        ABI_VERSION,
-        IOC_INFO,
-        IOC_STATS, //
+    use crate::{
+        stats::NAMES,
+        uapi::*, //
     };
     use core::mem::{
         offset_of,
@@ -95,36 +95,71 @@ mod uapi_layout {
             .collect()
     }
 
-    fn expected() -> Vec<(&'static str, u64)> {
-        vec![
+    /// Every name the probe prints, with the value the Rust side has for it.
+    fn expected() -> Vec<(String, u64)> {
+        macro_rules! o {
+            ($v:ident, $s:literal, $t:ty, $($f:ident),*) => {
+                $($v.push((format!("{}.{}", $s, stringify!($f)), offset_of!($t, $f) as u64));)*
+            };
+        }
+        let mut v: Vec<(String, u64)> = [
             ("abi_version", u64::from(ABI_VERSION)),
-            ("info_size", size_of::<Info>() as u64),
-            ("info_adapter", offset_of!(Info, adapter) as u64),
-            ("info_own_addr", offset_of!(Info, own_addr) as u64),
-            (
-                "info_smbus_block_write",
-                offset_of!(Info, smbus_block_write) as u64,
-            ),
-            ("info_max_frame_len", offset_of!(Info, max_frame_len) as u64),
-            ("info_queue_len", offset_of!(Info, queue_len) as u64),
-            ("info_tx_retries", offset_of!(Info, tx_retries) as u64),
-            ("info_reserved", offset_of!(Info, reserved) as u64),
-            ("stats_size", size_of::<Stats>() as u64),
-            ("stats_rx_queued", offset_of!(Stats, rx_queued) as u64),
-            (
-                "stats_tx_invalid",
-                (offset_of!(Stats, counters) + 10 * 8) as u64,
-            ),
-            ("stats_reserved", offset_of!(Stats, reserved) as u64),
+            ("max_data", MAX_DATA as u64),
+            ("retries_default", u64::from(RETRIES_DEFAULT)),
+            ("max_retries", u64::from(MAX_RETRIES)),
+            ("max_timeout_ms", u64::from(MAX_TIMEOUT_MS)),
+            ("msg_broadcast", u64::from(MSG_BROADCAST)),
+            ("msg_synthesized", u64::from(MSG_SYNTHESIZED)),
+            ("kind_response", u64::from(KIND_RESPONSE)),
+            ("kind_request", u64::from(KIND_REQUEST)),
+            ("cc_timeout", u64::from(CC_TIMEOUT)),
+            ("cc_bus_error", u64::from(CC_BUS_ERROR)),
+            ("cc_too_long", u64::from(CC_TOO_LONG)),
+            ("ipmb_info", size_of::<Info>() as u64),
+            ("ipmb_stats", size_of::<Stats>() as u64),
+            ("ipmb_msg", size_of::<Msg>() as u64),
+            ("ipmb_cmd", size_of::<Cmd>() as u64),
             ("ioc_info", u64::from(IOC_INFO)),
             ("ioc_stats", u64::from(IOC_STATS)),
+            ("ioc_request", u64::from(IOC_REQUEST)),
+            ("ioc_submit", u64::from(IOC_SUBMIT)),
+            ("ioc_receive", u64::from(IOC_RECEIVE)),
+            ("ioc_register", u64::from(IOC_REGISTER)),
+            ("ioc_unregister", u64::from(IOC_UNREGISTER)),
+            ("ioc_respond", u64::from(IOC_RESPOND)),
         ]
+        .iter()
+        .map(|(k, v)| (String::from(*k), *v))
+        .collect();
+        o!(v, "ipmb_info", Info, adapter, own_addr, smbus_block_write, max_frame_len,
+            queue_len, tx_retries, req_timeout_ms, req_retries, seq_count, seq_expiry_ms,
+            max_clients, inbox_len, reserved);
+        o!(v, "ipmb_stats", Stats, rx_queued, req_inflight, reserved);
+        o!(v, "ipmb_msg", Msg, id, timeout_ms, data_len, retries, flags, kind, addr, netfn,
+            lun, own_lun, seq, cmd, cc, data);
+        o!(v, "ipmb_cmd", Cmd, netfn, cmd, reserved);
+        // The counters: the C field names are the sysfs names, in the same order.
+        for (i, name) in NAMES.iter().enumerate() {
+            v.push((
+                format!("ipmb_stats.{}", name.to_str().unwrap_or("?")),
+                (offset_of!(Stats, counters) + i * 8) as u64,
+            ));
+        }
+        v
+    }
+
+    #[test]
+    fn probe_covers_every_counter() {
+        let got = probe("cc", &[]);
+        let printed = got.keys().filter(|k| k.starts_with("ipmb_stats.")).count();
+        // Every counter plus rx_queued, req_inflight and reserved.
+        assert_eq!(printed, NAMES.len() + 3);
     }
 
     fn check(compiler: &str, extra: &[&str]) {
         let got = probe(compiler, extra);
         for (k, v) in expected() {
-            assert_eq!(got.get(k), Some(&v), "{compiler} {extra:?}: {k}");
+            assert_eq!(got.get(&k), Some(&v), "{compiler} {extra:?}: {k}");
         }
     }
 
