@@ -42,6 +42,9 @@ pub(crate) enum Action<'a> {
     ReadByte(u8),
     /// A frame that passed every check, own address first.
     Frame(&'a [u8]),
+    /// A broadcast frame that passed every check, as written to the general-call address:
+    /// starting with the responder address it names (ours or not).
+    Broadcast(&'a [u8]),
     /// A frame that failed a check, and why.
     Dropped(FrameError),
 }
@@ -154,7 +157,14 @@ impl<const CAP: usize> Assembler<CAP> {
                 let f = &buf[..len];
                 match frame::validate(f, max_len) {
                     Ok(()) => Action::Frame(f),
-                    Err(e) => Action::Dropped(e),
+                    // A general-call write carries the whole frame, rsSA included, after the
+                    // general-call address; the target API does not say which address a write
+                    // was for. Such a stream fails as a frame for us (its first data byte is
+                    // taken for the netFn), so a frame that fails is tried as a broadcast.
+                    Err(e) => match f.get(1..) {
+                        Some(b) if frame::validate(b, max_len).is_ok() => Action::Broadcast(b),
+                        _ => Action::Dropped(e),
+                    },
                 }
             }
         }
@@ -340,5 +350,29 @@ mod tests {
         let mut a = Assembler::<241>::new(OWN, SPEC_MAX_LEN);
         assert!(feed(&mut a, &f[1..]));
         assert_eq!(a.event(Event::Stop), Action::Frame(&f[..]));
+    }
+
+    #[test]
+    fn general_call_frame_is_broadcast() {
+        // Broadcast Get Device ID for 0x20 from 0x72: the rsSA byte is data here.
+        let wire = [0x20, 0x18, 0xc8, 0x72, 0x04, 0x01, 0x89];
+        let mut a = Assembler::<241>::new(OWN, SPEC_MAX_LEN);
+        a.event(Event::WriteRequested);
+        assert!(feed(&mut a, &wire));
+        assert_eq!(a.event(Event::Stop), Action::Broadcast(&wire[..]));
+        // The same for another responder address is a broadcast too (the caller decides).
+        let mut other = wire;
+        other[0] = 0x72;
+        other[2] = checksum(&other[..2]);
+        other[6] = checksum(&other[3..6]);
+        a.event(Event::WriteRequested);
+        assert!(feed(&mut a, &other));
+        assert_eq!(a.event(Event::Stop), Action::Broadcast(&other[..]));
+        // A corrupted one is still a drop of a frame for us.
+        let mut bad = wire;
+        bad[6] ^= 1;
+        a.event(Event::WriteRequested);
+        assert!(feed(&mut a, &bad));
+        assert!(matches!(a.event(Event::Stop), Action::Dropped(_)));
     }
 }

@@ -1,19 +1,23 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The `ipmb-dev` I2C driver: probe, the target backend, and `/dev/ipmb-N`.
+//! The `ipmb-dev` I2C driver: probe, the target backend, the requester and `/dev/ipmb-N`.
 //!
 //! Execution contexts and locking:
 //!
 //! - The target callback ([`Shared::rx_event`]) runs in the I2C controller's interrupt
 //!   handler. It takes only `Shared::rx`, an IRQ-saving spinlock, never sleeps or allocates,
-//!   and wakes readers after dropping the lock.
-//! - `read`, `write` and `poll` run in process context. `read` waits on `Shared::wait` with
-//!   `rx` released while asleep. `write` holds `Shared::tx` (a mutex) across the I2C transfer
-//!   and its retries, which serialises transmissions and lets unbind wait for the one in
-//!   flight; `rx` is taken only briefly, to count, and never while `tx` is being acquired.
-//! - Unbind marks the state dead, wakes every reader, waits for a transmission in flight,
-//!   then unregisters the target, the character device and the sysfs group. Open files keep
-//!   the shared state (an `Arc`) alive and get `ENODEV` from then on.
+//!   and wakes waiters after dropping the lock. A checked frame goes to exactly one place: the
+//!   request it answers (a synchronous caller's slot or an asynchronous caller's inbox), the
+//!   inbox of the file that registered its netFn and cmd, or the `read()` queue.
+//! - `read`, `write`, `poll` and the ioctls run in process context. Waiting is always on a
+//!   condition variable with `rx` released while asleep. Transmission holds `Shared::tx` (a
+//!   mutex) across the I2C transfer and its retries, which serialises transmissions and lets
+//!   unbind wait for the one in flight; `rx` is taken only briefly, never across a transfer.
+//! - Response timeouts and resends run from a delayed work item ([`Shared::run`]), armed
+//!   under `rx` while requests are in flight.
+//! - Unbind marks the state dead, wakes every waiter, waits for a transmission in flight and
+//!   for the timeout work, then unregisters the target, the character device and the sysfs
+//!   group. Open files keep the shared state (an `Arc`) alive and get `ENODEV` from then on.
 
 use kernel::{
     acpi, bindings,
@@ -27,7 +31,8 @@ use kernel::{
         file::flags::O_NONBLOCK,
         File, //
     },
-    i2c, ioctl, new_mutex, new_poll_condvar, of,
+    i2c, impl_has_delayed_work, ioctl, new_condvar, new_delayed_work, new_mutex, new_poll_condvar,
+    of,
     prelude::*,
     str::CStr,
     sync::{
@@ -36,18 +41,30 @@ use kernel::{
             PollTable, //
         },
         Arc,
+        CondVar,
         Mutex, //
     },
     time::{
         delay::fsleep,
-        Delta, //
+        msecs_to_jiffies,
+        Delta,
+        Instant,
+        Monotonic, //
     },
-    transmute::AsBytes,
+    transmute::{
+        AsBytes,
+        FromBytes, //
+    },
     uaccess::{
         UserPtr,
         UserSlice,
         UserSliceReader,
         UserSliceWriter, //
+    },
+    workqueue::{
+        self,
+        DelayedWork,
+        WorkItem, //
     },
 };
 
@@ -58,38 +75,63 @@ use crate::{
         Event,
         READ_FILL, //
     },
-    frame,
+    frame::{
+        self,
+        Header, //
+    },
     irq_lock::{
         new_irq_spinlock,
         IrqSpinLock, //
     },
     miscdev,
     ring::FrameRing,
+    seqtab::{
+        Expiry,
+        Key,
+        Match,
+        Outcome,
+        Owner,
+        SeqTable,
+        SEQ_COUNT,
+        SEQ_EXPIRY_MS, //
+    },
     stats::Counters,
-    sysfs,
-    target,
-    uapi, //
+    sysfs, target,
+    uapi::{
+        self,
+        Msg, //
+    },
 };
 
 /// The largest frame any instance accepts (the in-tree C driver's limit), address included.
 pub(crate) const MAX_LEN_LIMIT: usize = 240;
+/// Files per instance that can have an inbox (for asynchronous requests and registrations).
+pub(crate) const MAX_CLIENTS: usize = 64;
+/// Messages an inbox holds.
+pub(crate) const INBOX_LEN: usize = 32;
+/// Inbox record header: kind, flags, then the id (8 bytes, little endian).
+const REC_HDR: usize = 10;
+/// Registrable (netFn, cmd) pairs: 32 request netFns times 256 commands.
+const ROUTES: usize = 32 * 256;
+/// Longest wait of the timeout work while requests are in flight (its resolution), in ms.
+const TICK_MS: u64 = 20;
+const NS_PER_MS: u64 = 1_000_000;
 
 const EPOLLIN: u32 = 0x0001;
+const EPOLLPRI: u32 = 0x0002;
 const EPOLLOUT: u32 = 0x0004;
 const EPOLLERR: u32 = 0x0008;
 const EPOLLHUP: u32 = 0x0010;
+const EPOLLRDNORM: u32 = 0x0040;
 
-/// Receive-side state, shared with the target callback.
-struct RxState {
-    asm: Assembler<MAX_LEN_LIMIT>,
-    ring: FrameRing<Storage>,
-    counters: Counters,
-    /// The device is unbound: readers get `ENODEV`.
-    dead: bool,
-}
-
-/// The receive ring's storage, allocated once at probe.
+/// Preallocated byte storage, allocated once (at probe or open).
 struct Storage(KVVec<u8>);
+
+impl Storage {
+    fn new(len: usize) -> Result<Self> {
+        Ok(Self(KVVec::from_elem(0u8, len, GFP_KERNEL)?))
+    }
+}
 
 impl AsRef<[u8]> for Storage {
     fn as_ref(&self) -> &[u8] {
@@ -100,6 +142,247 @@ impl AsRef<[u8]> for Storage {
 impl AsMut<[u8]> for Storage {
     fn as_mut(&mut self) -> &mut [u8] {
         &mut self.0
+    }
+}
+
+/// One frame per seq: the requests (kept for resending) or the synchronous responses.
+struct SeqFrames {
+    buf: Storage,
+    lens: [u8; SEQ_COUNT],
+    slot: usize,
+}
+
+impl SeqFrames {
+    fn new(slot: usize) -> Result<Self> {
+        Ok(Self {
+            buf: Storage::new(SEQ_COUNT * slot)?,
+            lens: [0; SEQ_COUNT],
+            slot,
+        })
+    }
+
+    fn put(&mut self, seq: u8, f: &[u8]) {
+        let start = usize::from(seq) * self.slot;
+        if let Some(dst) = self.buf.0.get_mut(start..start + f.len()) {
+            if f.len() <= self.slot {
+                dst.copy_from_slice(f);
+                // At most `slot` (240) bytes.
+                self.lens[usize::from(seq) & (SEQ_COUNT - 1)] = f.len() as u8;
+            }
+        }
+    }
+
+    fn get(&self, seq: u8) -> &[u8] {
+        let start = usize::from(seq) * self.slot;
+        let len = usize::from(self.lens[usize::from(seq) & (SEQ_COUNT - 1)]);
+        self.buf.0.get(start..start + len).unwrap_or(&[])
+    }
+}
+
+/// The messages waiting for `IPMB_IOC_RECEIVE` on one file.
+///
+/// Records are `[kind, flags, id (8 bytes LE), frame...]`. `outstanding` inbox places are
+/// reserved for the file's asynchronous requests in flight, so their completions always fit.
+struct Inbox {
+    ring: FrameRing<Storage>,
+    outstanding: usize,
+}
+
+impl Inbox {
+    fn new(max_len: usize) -> Result<KBox<Self>> {
+        let slot = max_len + REC_HDR;
+        let storage = Storage::new(FrameRing::<Storage>::storage_len(INBOX_LEN, slot))?;
+        let ring = FrameRing::new(storage, INBOX_LEN, slot).ok_or(EINVAL)?;
+        Ok(KBox::new(
+            Self {
+                ring,
+                outstanding: 0,
+            },
+            GFP_KERNEL,
+        )?)
+    }
+
+    /// Room for a message that has no reservation.
+    fn has_room(&self) -> bool {
+        self.ring.len() + self.outstanding < self.ring.capacity()
+    }
+
+    fn push(&mut self, kind: u8, flags: u8, id: u64, f: &[u8]) -> bool {
+        let mut rec = [0u8; MAX_LEN_LIMIT + REC_HDR];
+        let Some(dst) = rec.get_mut(REC_HDR..REC_HDR + f.len()) else {
+            return false;
+        };
+        dst.copy_from_slice(f);
+        rec[0] = kind;
+        rec[1] = flags;
+        rec[2..REC_HDR].copy_from_slice(&id.to_le_bytes());
+        self.ring.push(&rec[..REC_HDR + f.len()]).is_ok()
+    }
+}
+
+/// What to wake once `rx` is released.
+#[derive(Default)]
+struct Wake {
+    read: bool,
+    seq: Option<u8>,
+    client: Option<usize>,
+    seq_free: bool,
+}
+
+/// Everything the receive path and the requester share, under `Shared::rx`.
+struct State {
+    ring: FrameRing<Storage>,
+    counters: Counters,
+    /// The device is unbound: everyone gets `ENODEV`.
+    dead: bool,
+    own_addr: u8,
+    /// Boxed: 4.5 KiB is too much for a probe stack frame (8 KiB stacks on 32-bit ARM).
+    seqs: KBox<SeqTable>,
+    /// The frames of the requests in flight, for resending.
+    requests: SeqFrames,
+    /// The responses of synchronous requests, until their callers collect them.
+    responses: SeqFrames,
+    /// Per client (file with an inbox): its inbox, or `None` if the place is free.
+    clients: KVec<Option<KBox<Inbox>>>,
+    /// Per (netFn / 2, cmd): the registered client's index + 1, or 0.
+    routes: KVVec<u8>,
+    next_id: u64,
+}
+
+/// The state under the receive lock: the assembler apart, so a frame it returns can be
+/// dispatched into the rest.
+struct Locked {
+    asm: Assembler<MAX_LEN_LIMIT>,
+    st: State,
+}
+
+fn route_index(netfn: u8, cmd: u8) -> usize {
+    usize::from(netfn >> 1) * 256 + usize::from(cmd)
+}
+
+impl State {
+    fn inbox(&mut self, client: usize) -> Option<&mut Inbox> {
+        self.clients.get_mut(client)?.as_deref_mut()
+    }
+
+    fn route(&self, netfn: u8, cmd: u8) -> Option<usize> {
+        match self.routes.get(route_index(netfn, cmd)) {
+            Some(&c) if c != 0 => Some(usize::from(c) - 1),
+            _ => None,
+        }
+    }
+
+    /// Delivers a checked frame (own address first); `flags` are the message flags a
+    /// routed request gets. Interrupt context: bounded work, no allocation.
+    fn dispatch(&mut self, f: &[u8], flags: u8, now: u64, wake: &mut Wake) {
+        let Some(hdr) = Header::parse(f) else {
+            return;
+        };
+        if frame::is_response(f[frame::NETFN_LUN]) {
+            let key = Key {
+                rs_sa: hdr.src,
+                netfn: hdr.netfn & !1,
+                rs_lun: hdr.src_lun,
+                rq_lun: hdr.dest_lun,
+                cmd: hdr.cmd,
+            };
+            // Frames are at most 240 bytes.
+            match self.seqs.on_response(key, hdr.seq, f.len() as u8, now) {
+                Match::Matched {
+                    owner: Owner::Sync, ..
+                } => {
+                    self.responses.put(hdr.seq, f);
+                    self.counters.rx_frames += 1;
+                    self.counters.rsp_matched += 1;
+                    wake.seq = Some(hdr.seq);
+                    return;
+                }
+                Match::Matched {
+                    owner: Owner::Async(c),
+                    id,
+                } => {
+                    self.counters.rx_frames += 1;
+                    self.counters.rsp_matched += 1;
+                    self.complete_async(c, id, 0, f, wake);
+                    wake.seq_free = true;
+                    return;
+                }
+                Match::Late => {
+                    self.counters.rsp_late += 1;
+                    return;
+                }
+                Match::Duplicate => {
+                    self.counters.rsp_duplicate += 1;
+                    return;
+                }
+                Match::Unmatched => {}
+            }
+        } else if let Some(c) = self.route(hdr.netfn, hdr.cmd) {
+            let delivered = match self.inbox(c) {
+                Some(inbox) if inbox.has_room() => inbox.push(uapi::KIND_REQUEST, flags, 0, f),
+                _ => false,
+            };
+            if delivered {
+                self.counters.rx_frames += 1;
+                self.counters.rx_routed += 1;
+                wake.client = Some(c);
+            } else {
+                self.counters.rx_route_overflow += 1;
+            }
+            return;
+        }
+        match self.ring.push(f) {
+            Ok(()) => {
+                self.counters.rx_frames += 1;
+                wake.read = true;
+            }
+            Err(_) => self.counters.rx_overflow += 1,
+        }
+    }
+
+    /// Puts the completion of client `c`'s asynchronous request `id` into its inbox, in the
+    /// place reserved for it.
+    fn complete_async(&mut self, c: u8, id: u64, flags: u8, f: &[u8], wake: &mut Wake) {
+        let c = usize::from(c);
+        if let Some(inbox) = self.inbox(c) {
+            inbox.outstanding = inbox.outstanding.saturating_sub(1);
+            if inbox.push(uapi::KIND_RESPONSE, flags, id, f) {
+                wake.client = Some(c);
+                return;
+            }
+        }
+        // Cannot happen: the place was reserved when the request was submitted.
+        self.counters.req_aborted += 1;
+    }
+
+    /// Delivers a request's synthesized completion code: a synchronous caller collects it
+    /// from its slot, an asynchronous one gets a response made up from the request.
+    fn complete_synthesized(
+        &mut self,
+        (owner, id, key): (Owner, u64, Key),
+        seq: u8,
+        cc: u8,
+        wake: &mut Wake,
+    ) {
+        match owner {
+            Owner::Sync => wake.seq = Some(seq),
+            Owner::Async(c) => {
+                let hdr = Header {
+                    dest: self.own_addr,
+                    netfn: key.netfn | 1,
+                    dest_lun: key.rq_lun,
+                    src: key.rs_sa,
+                    seq,
+                    src_lun: key.rs_lun,
+                    cmd: key.cmd,
+                };
+                let mut f = [0u8; frame::MIN_RESPONSE_LEN];
+                if frame::build(&mut f, frame::MIN_RESPONSE_LEN, &hdr, &[cc]).is_ok() {
+                    self.complete_async(c, id, uapi::MSG_SYNTHESIZED, &f, wake);
+                }
+                wake.seq_free = true;
+            }
+        }
     }
 }
 
@@ -115,16 +398,22 @@ struct Client(*mut bindings::i2c_client);
 unsafe impl Send for Client {}
 
 impl Client {
+    /// Returns the client's adapter and its PEC flag for transfers.
+    fn adapter(&self) -> (*mut bindings::i2c_adapter, u16) {
+        // SAFETY: By the type invariants the client is valid.
+        let (adapter, flags) = unsafe { ((*self.0).adapter, (*self.0).flags) };
+        (adapter, flags & bindings::I2C_CLIENT_PEC as u16)
+    }
+
     /// Sends `bytes` to the 7-bit address `addr` as one plain I2C write.
     fn write(&self, addr: u8, bytes: &[u8]) -> Result {
         let mut buf = [0u8; MAX_LEN_LIMIT];
         let data = buf.get_mut(..bytes.len()).ok_or(EINVAL)?;
         data.copy_from_slice(bytes);
-        // SAFETY: By the type invariants the client is valid.
-        let (adapter, flags) = unsafe { ((*self.0).adapter, (*self.0).flags) };
+        let (adapter, flags) = self.adapter();
         let mut msg = bindings::i2c_msg {
             addr: u16::from(addr),
-            flags: (flags & bindings::I2C_CLIENT_PEC as u16),
+            flags,
             len: bytes.len() as u16,
             buf: data.as_mut_ptr(),
         };
@@ -137,9 +426,7 @@ impl Client {
             _ => Err(EIO),
         }
     }
-}
 
-impl Client {
     /// Sends a frame (destination address first) as an SMBus block write: the netFn/LUN byte
     /// is the command, then a count byte, then the rest of the frame. This is the in-tree C
     /// driver's default, and not IPMB on the wire (the count byte is extra); only for peers
@@ -154,14 +441,13 @@ impl Client {
         let buf = unsafe { &mut data.block };
         buf[0] = block.len() as u8;
         buf[1..=block.len()].copy_from_slice(block);
-        // SAFETY: By the type invariants the client is valid.
-        let (adapter, flags) = unsafe { ((*self.0).adapter, (*self.0).flags) };
+        let (adapter, flags) = self.adapter();
         // SAFETY: `adapter` is the valid adapter of a bound client; `data` lives across the call.
         let ret = unsafe {
             bindings::i2c_smbus_xfer(
                 adapter,
                 u16::from(frame[frame::DEST_SA] >> 1),
-                flags & bindings::I2C_CLIENT_PEC as u16,
+                flags,
                 bindings::I2C_SMBUS_WRITE as u8,
                 frame[frame::NETFN_LUN],
                 bindings::I2C_SMBUS_BLOCK_DATA as c_int,
@@ -180,15 +466,33 @@ struct TxState {
 #[pin_data]
 pub(crate) struct Shared {
     #[pin]
-    rx: IrqSpinLock<RxState>,
+    rx: IrqSpinLock<Locked>,
+    /// `read()` and `poll()` for the read queue.
     #[pin]
     wait: PollCondVar,
+    /// Per seq: the synchronous caller waiting for its request's outcome.
+    #[pin]
+    seq_wait: [CondVar; SEQ_COUNT],
+    /// Callers waiting for a seq to become free.
+    #[pin]
+    seq_free: CondVar,
+    /// Per client: `IPMB_IOC_RECEIVE` and `poll()` for its inbox.
+    #[pin]
+    client_wait: [PollCondVar; MAX_CLIENTS],
     #[pin]
     tx: Mutex<TxState>,
+    /// Response timeouts and resends.
+    #[pin]
+    timer: DelayedWork<Shared>,
+    epoch: Instant<Monotonic>,
     max_len: usize,
     retries: u32,
     smbus: bool,
     info: uapi::Info,
+}
+
+impl_has_delayed_work! {
+    impl HasDelayedWork<Self> for Shared { self.timer }
 }
 
 /// Probe-time configuration of an instance.
@@ -199,28 +503,86 @@ struct Config {
     queue_len: usize,
     retries: u32,
     smbus: bool,
+    req_timeout_ms: u32,
+    req_retries: u8,
+}
+
+/// A request checked and built, with seq 0 until one is allocated.
+struct Prepared {
+    frame: [u8; MAX_LEN_LIMIT],
+    len: usize,
+    key: Key,
+    timeout_ns: u64,
+    retries: u8,
+    broadcast: bool,
+}
+
+impl Prepared {
+    fn bytes(&self) -> &[u8] {
+        &self.frame[..self.len]
+    }
+
+    /// Writes `seq` into the frame and recomputes the data checksum.
+    fn set_seq(&mut self, seq: u8) {
+        let last = self.len - 1;
+        self.frame[frame::SEQ_LUN] = (seq << 2) | (self.frame[frame::SEQ_LUN] & 3);
+        self.frame[last] = frame::checksum(&self.frame[frame::SRC_SA..last]);
+    }
+}
+
+/// Fills `m` as the response to the request of `key`, with a completion code the kernel made
+/// up.
+fn set_synthesized(m: &mut Msg, key: &Key, seq: u8, cc: u8) {
+    m.addr = key.rs_sa;
+    m.netfn = key.netfn;
+    m.lun = key.rs_lun;
+    m.own_lun = key.rq_lun;
+    m.cmd = key.cmd;
+    m.seq = seq;
+    m.cc = cc;
+    m.data_len = 0;
+    m.flags = uapi::MSG_SYNTHESIZED;
 }
 
 impl Shared {
     /// Creates the state of an instance; `client` is `None` only in tests (nothing is sent).
     fn new(cfg: &Config, client: Option<Client>) -> Result<Arc<Self>> {
-        let storage = Storage(KVVec::from_elem(
-            0u8,
-            FrameRing::<Storage>::storage_len(cfg.queue_len, cfg.max_len),
-            GFP_KERNEL,
-        )?);
+        let storage = Storage::new(FrameRing::<Storage>::storage_len(
+            cfg.queue_len,
+            cfg.max_len,
+        ))?;
         let ring = FrameRing::new(storage, cfg.queue_len, cfg.max_len).ok_or(EINVAL)?;
-        let rx = RxState {
+        let mut clients = KVec::with_capacity(MAX_CLIENTS, GFP_KERNEL)?;
+        for _ in 0..MAX_CLIENTS {
+            clients.push(None, GFP_KERNEL)?;
+        }
+        let locked = Locked {
             asm: Assembler::new(cfg.addr, cfg.max_len),
-            ring,
-            counters: Counters::default(),
-            dead: false,
+            st: State {
+                ring,
+                counters: Counters::default(),
+                dead: false,
+                own_addr: cfg.addr,
+                seqs: KBox::new(SeqTable::new(), GFP_KERNEL)?,
+                requests: SeqFrames::new(cfg.max_len)?,
+                responses: SeqFrames::new(cfg.max_len)?,
+                clients,
+                routes: KVVec::from_elem(0u8, ROUTES, GFP_KERNEL)?,
+                next_id: 1,
+            },
         };
         Arc::pin_init(
             try_pin_init!(Self {
-                rx <- new_irq_spinlock!(rx, c"Shared::rx"),
+                rx <- new_irq_spinlock!(locked, c"Shared::rx"),
                 wait <- new_poll_condvar!("Shared::wait"),
+                seq_wait <- pin_init::pin_init_array_from_fn(|_| new_condvar!("Shared::seq_wait")),
+                seq_free <- new_condvar!("Shared::seq_free"),
+                client_wait <- pin_init::pin_init_array_from_fn(
+                    |_| new_poll_condvar!("Shared::client_wait")
+                ),
                 tx <- new_mutex!(TxState { client }, "Shared::tx"),
+                timer <- new_delayed_work!("Shared::timer"),
+                epoch: Instant::now(),
                 max_len: cfg.max_len,
                 retries: cfg.retries,
                 smbus: cfg.smbus,
@@ -233,6 +595,12 @@ impl Shared {
                     max_frame_len: cfg.max_len as u16,
                     queue_len: cfg.queue_len as u32,
                     tx_retries: cfg.retries,
+                    req_timeout_ms: cfg.req_timeout_ms,
+                    req_retries: u32::from(cfg.req_retries),
+                    seq_count: SEQ_COUNT as u32,
+                    seq_expiry_ms: SEQ_EXPIRY_MS as u32,
+                    max_clients: MAX_CLIENTS as u32,
+                    inbox_len: INBOX_LEN as u32,
                     reserved: [0; 5],
                 },
             }),
@@ -240,24 +608,47 @@ impl Shared {
         )
     }
 
+    /// Nanoseconds since the instance was created (monotonic; callable in any context).
+    fn now(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(0)
+    }
+
+    fn wake(&self, w: Wake) {
+        if w.read {
+            self.wait.notify_all();
+        }
+        if let Some(cv) = w.seq.and_then(|s| self.seq_wait.get(usize::from(s))) {
+            cv.notify_all();
+        }
+        if let Some(cv) = w.client.and_then(|c| self.client_wait.get(c)) {
+            cv.notify_all();
+        }
+        if w.seq_free {
+            self.seq_free.notify_all();
+        }
+    }
+
     /// Handles one target event (interrupt context); see [`target::Target::event`].
     fn rx_event(&self, ev: Event) -> Result<u8> {
-        let mut queued = false;
+        let now = self.now();
+        let mut wake = Wake::default();
         let ret = {
             let mut guard = self.rx.lock();
-            let st = &mut *guard;
-            match st.asm.event(ev) {
+            let Locked { asm, st } = &mut *guard;
+            match asm.event(ev) {
                 Action::None => Ok(READ_FILL),
                 // Any error NAKs the byte; the frame is counted as too long at its end.
                 Action::Nak => Err(EINVAL),
                 Action::ReadByte(b) => Ok(b),
                 Action::Frame(f) => {
-                    match st.ring.push(f) {
-                        Ok(()) => {
-                            st.counters.rx_frames += 1;
-                            queued = true;
-                        }
-                        Err(_) => st.counters.rx_overflow += 1,
+                    st.dispatch(f, 0, now, &mut wake);
+                    Ok(READ_FILL)
+                }
+                Action::Broadcast(f) => {
+                    st.counters.rx_broadcast += 1;
+                    // Broadcasts name the responder they are for; only ours are taken.
+                    if f[frame::DEST_SA] == st.own_addr {
+                        st.dispatch(f, uapi::MSG_BROADCAST, now, &mut wake);
                     }
                     Ok(READ_FILL)
                 }
@@ -267,34 +658,40 @@ impl Shared {
                 }
             }
         };
-        // Wake readers only once the lock is released.
-        if queued {
-            self.wait.notify_all();
-        }
+        // Wake waiters only once the lock is released.
+        self.wake(wake);
         ret
     }
 
     fn count(&self, f: impl FnOnce(&mut Counters)) {
-        f(&mut self.rx.lock().counters);
+        f(&mut self.rx.lock().st.counters);
     }
 
-    /// Sends one frame (destination address first), retrying NAKs and arbitration losses.
-    fn send(&self, frame: &[u8]) -> Result {
+    /// Sends one frame (destination address first), retrying NAKs and arbitration losses; a
+    /// broadcast goes once, whole, to the general-call address.
+    fn send(&self, frame: &[u8], broadcast: bool) -> Result {
         let tx = self.tx.lock();
         let client = tx.client.as_ref().ok_or(ENODEV)?;
         let mut attempt = 0;
         loop {
-            let sent = if self.smbus {
+            let sent = if broadcast {
+                client.write(0, frame)
+            } else if self.smbus {
                 client.smbus_block_write(frame)
             } else {
                 client.write(frame[frame::DEST_SA] >> 1, &frame[1..])
             };
             match sent {
                 Ok(()) => {
-                    self.count(|c| c.tx_frames += 1);
+                    self.count(|c| {
+                        c.tx_frames += 1;
+                        if broadcast {
+                            c.tx_broadcast += 1;
+                        }
+                    });
                     return Ok(());
                 }
-                Err(e) if is_retryable(e) && attempt < self.retries => {
+                Err(e) if !broadcast && is_retryable(e) && attempt < self.retries => {
                     attempt += 1;
                     self.count(|c| c.tx_retries += 1);
                     // Back off 0.5, 1, 2, ... ms: a busy bus or a responder that is not ready.
@@ -313,11 +710,282 @@ impl Shared {
         EINVAL
     }
 
+    /// Arms the timeout work for the earliest deadline, at most [`TICK_MS`] away (a pending
+    /// work keeps its time, so the tick bounds how late a shorter deadline is seen).
+    fn arm(this: &Arc<Self>, st: &State, now: u64) {
+        if st.dead {
+            return;
+        }
+        let Some(deadline) = st.seqs.next_deadline() else {
+            return;
+        };
+        let ms = deadline
+            .saturating_sub(now)
+            .div_ceil(NS_PER_MS)
+            .min(TICK_MS);
+        // At most `TICK_MS`.
+        let jiffies = msecs_to_jiffies(ms as u32).max(1);
+        // Already pending: it runs within a tick and re-arms.
+        let _ = workqueue::system().enqueue_delayed(this.clone(), jiffies);
+    }
+
+    /// Checks and builds a request from `m`: `EINVAL` for a malformed one, `Ok(None)` if it
+    /// does not fit the maximum frame length (the caller answers `IPMB_CC_TOO_LONG`).
+    fn prepare(&self, m: &Msg) -> Result<(Key, Option<Prepared>)> {
+        let retries = match m.retries {
+            uapi::RETRIES_DEFAULT => u8::try_from(self.info.req_retries).unwrap_or(0),
+            r if r <= uapi::MAX_RETRIES => r,
+            _ => return Err(self.invalid()),
+        };
+        let ok = frame::valid_address(m.addr)
+            && m.netfn < 64
+            && m.netfn & 1 == 0
+            && m.lun <= 3
+            && m.own_lun <= 3
+            && m.flags & !uapi::MSG_BROADCAST == 0
+            && m.timeout_ms <= uapi::MAX_TIMEOUT_MS;
+        let data = match m.payload() {
+            Some(d) if ok => d,
+            _ => return Err(self.invalid()),
+        };
+        let key = Key {
+            rs_sa: m.addr,
+            netfn: m.netfn,
+            rs_lun: m.lun,
+            rq_lun: m.own_lun,
+            cmd: m.cmd,
+        };
+        let hdr = Header {
+            dest: m.addr,
+            netfn: m.netfn,
+            dest_lun: m.lun,
+            src: self.info.own_addr,
+            seq: 0,
+            src_lun: m.own_lun,
+            cmd: m.cmd,
+        };
+        let mut p = Prepared {
+            frame: [0; MAX_LEN_LIMIT],
+            len: 0,
+            key,
+            timeout_ns: u64::from(match m.timeout_ms {
+                0 => self.info.req_timeout_ms,
+                t => t,
+            }) * NS_PER_MS,
+            retries,
+            broadcast: m.flags & uapi::MSG_BROADCAST != 0,
+        };
+        if p.broadcast {
+            // Never resent: a general call has no single responder to NAK or answer twice.
+            p.retries = 0;
+        }
+        match frame::build(&mut p.frame, self.max_len, &hdr, data) {
+            Ok(len) => {
+                p.len = len;
+                Ok((key, Some(p)))
+            }
+            Err(frame::FrameError::TooLong) => Ok((key, None)),
+            Err(_) => Err(self.invalid()),
+        }
+    }
+
+    /// Allocates a seq (waiting for one unless `nonblock`), records and sends the request,
+    /// and arms the timeout work. For an asynchronous owner the inbox place is reserved
+    /// first. Returns the seq and id.
+    fn start(
+        this: &Arc<Self>,
+        p: &mut Prepared,
+        owner: Owner,
+        nonblock: bool,
+    ) -> Result<(u8, u64)> {
+        let (seq, id) = {
+            let mut g = this.rx.lock();
+            loop {
+                let st = &mut g.st;
+                if st.dead {
+                    return Err(ENODEV);
+                }
+                if let Owner::Async(c) = owner {
+                    match st.inbox(usize::from(c)) {
+                        Some(inbox) if inbox.has_room() => {}
+                        Some(_) => return Err(EAGAIN),
+                        None => return Err(EMFILE),
+                    }
+                }
+                let now = this.now();
+                let id = st.next_id;
+                if let Some(seq) = st
+                    .seqs
+                    .alloc(p.key, owner, id, now, p.timeout_ns, p.retries)
+                {
+                    st.next_id += 1;
+                    p.set_seq(seq);
+                    st.requests.put(seq, p.bytes());
+                    st.counters.req_sent += 1;
+                    if let Owner::Async(c) = owner {
+                        if let Some(inbox) = st.inbox(usize::from(c)) {
+                            inbox.outstanding += 1;
+                        }
+                    }
+                    Self::arm(this, st, now);
+                    break (seq, id);
+                }
+                if nonblock {
+                    return Err(EAGAIN);
+                }
+                if this.seq_free.wait_interruptible(&mut g) {
+                    return Err(ERESTARTSYS);
+                }
+            }
+        };
+        if this.send(p.bytes(), p.broadcast).is_err() {
+            let mut wake = Wake::default();
+            {
+                let mut g = this.rx.lock();
+                let now = this.now();
+                let st = &mut g.st;
+                let cc = uapi::CC_BUS_ERROR;
+                if let Some(done) = st.seqs.complete(seq, Outcome::Synthesized(cc), now) {
+                    st.counters.req_bus_errors += 1;
+                    st.complete_synthesized(done, seq, cc, &mut wake);
+                }
+            }
+            this.wake(wake);
+        }
+        Ok((seq, id))
+    }
+
+    /// The synchronous request ioctl: sends `m` and waits for its outcome, written back to
+    /// `m`.
+    fn request(this: &Arc<Self>, m: &mut Msg, nonblock: bool) -> Result {
+        let (key, p) = this.prepare(m)?;
+        let Some(mut p) = p else {
+            set_synthesized(m, &key, 0, uapi::CC_TOO_LONG);
+            return Ok(());
+        };
+        let (seq, _) = Self::start(this, &mut p, Owner::Sync, nonblock)?;
+        let mut g = this.rx.lock();
+        let mut interrupted = false;
+        loop {
+            let now = this.now();
+            let st = &mut g.st;
+            // The response stays in its slot until the seq is reused, which needs this lock.
+            let rsp = st.responses.get(seq);
+            match st.seqs.take(seq, now) {
+                Some(Outcome::Response(_)) => {
+                    m.set_response(rsp);
+                    m.flags = 0;
+                    break;
+                }
+                Some(Outcome::Synthesized(cc)) => {
+                    set_synthesized(m, &key, seq, cc);
+                    break;
+                }
+                None => {}
+            }
+            if interrupted || st.dead {
+                st.seqs.abandon(seq, now);
+                st.counters.req_aborted += 1;
+                let dead = st.dead;
+                drop(g);
+                this.seq_free.notify_all();
+                return Err(if dead { ENODEV } else { EINTR });
+            }
+            let Some(cv) = this.seq_wait.get(usize::from(seq)) else {
+                return Err(EINVAL);
+            };
+            interrupted = cv.wait_interruptible(&mut g);
+        }
+        drop(g);
+        this.seq_free.notify_all();
+        m.seq = seq;
+        m.id = 0;
+        m.kind = uapi::KIND_RESPONSE;
+        Ok(())
+    }
+
     fn kill(&self) {
-        self.rx.lock().dead = true;
+        self.rx.lock().st.dead = true;
         self.wait.notify_all();
+        self.seq_wait.iter().for_each(CondVar::notify_all);
+        self.client_wait.iter().for_each(|cv| cv.notify_all());
+        self.seq_free.notify_all();
         // Waits for a transmission in flight; none can start afterwards.
         self.tx.lock().client = None;
+        self.flush_timer();
+    }
+
+    /// Waits until the timeout work is neither pending nor running. Once `dead` is set it
+    /// does not re-arm itself, and nothing else arms it.
+    fn flush_timer(&self) {
+        // SAFETY: `self.timer` is an initialised delayed work item, pinned in `Shared`.
+        // `raw_as_work` returns the address of its `work`, the first member of `struct
+        // delayed_work`, so the cast gives the `delayed_work` itself.
+        unsafe {
+            let work = DelayedWork::raw_as_work(&raw const self.timer);
+            bindings::flush_delayed_work(work.cast::<bindings::delayed_work>());
+        }
+    }
+}
+
+impl WorkItem for Shared {
+    type Pointer = Arc<Shared>;
+
+    /// Resends requests whose response is overdue and completes those out of tries.
+    fn run(this: Arc<Shared>) {
+        loop {
+            let mut frame = [0u8; MAX_LEN_LIMIT];
+            let mut wake = Wake::default();
+            let resend = {
+                let mut g = this.rx.lock();
+                let now = this.now();
+                let st = &mut g.st;
+                if st.dead {
+                    return;
+                }
+                match st.seqs.expire(now) {
+                    None => {
+                        Self::arm(&this, st, now);
+                        return;
+                    }
+                    Some(Expiry::Retry(seq)) => {
+                        st.counters.req_retries += 1;
+                        let f = st.requests.get(seq);
+                        frame[..f.len()].copy_from_slice(f);
+                        Some((seq, f.len()))
+                    }
+                    Some(Expiry::TimedOut {
+                        seq,
+                        owner,
+                        id,
+                        key,
+                    }) => {
+                        st.counters.req_timeouts += 1;
+                        st.complete_synthesized((owner, id, key), seq, uapi::CC_TIMEOUT, &mut wake);
+                        None
+                    }
+                }
+            };
+            this.wake(wake);
+            let Some((seq, len)) = resend else {
+                continue;
+            };
+            // A broadcast is never resent, so this is a plain send.
+            if this.send(&frame[..len], false).is_err() {
+                let mut wake = Wake::default();
+                {
+                    let mut g = this.rx.lock();
+                    let now = this.now();
+                    let st = &mut g.st;
+                    let cc = uapi::CC_BUS_ERROR;
+                    if let Some(done) = st.seqs.complete(seq, Outcome::Synthesized(cc), now) {
+                        st.counters.req_bus_errors += 1;
+                        st.complete_synthesized(done, seq, cc, &mut wake);
+                    }
+                }
+                this.wake(wake);
+            }
+        }
     }
 }
 
@@ -330,28 +998,258 @@ struct IoctlOut<T>(T);
 unsafe impl AsBytes for IoctlOut<uapi::Info> {}
 // SAFETY: `uapi::Stats` is `#[repr(C)]` with `u64` fields only, no padding (asserted likewise).
 unsafe impl AsBytes for IoctlOut<uapi::Stats> {}
+// SAFETY: `uapi::Msg` is `#[repr(C)]` with integer fields only, no padding (asserted likewise).
+unsafe impl AsBytes for IoctlOut<uapi::Msg> {}
+
+/// A uapi structure coming from userspace.
+#[repr(transparent)]
+#[derive(Default)]
+struct IoctlIn<T>(T);
+
+// SAFETY: `uapi::Msg` is `#[repr(C)]` with integer fields only: any bytes are a valid value.
+unsafe impl FromBytes for IoctlIn<uapi::Msg> {}
+// SAFETY: `uapi::Cmd` is `#[repr(C)]` with integer fields only: any bytes are a valid value.
+unsafe impl FromBytes for IoctlIn<uapi::Cmd> {}
 
 /// NAK (address or data) and arbitration loss: the conditions worth another try.
 fn is_retryable(e: Error) -> bool {
     e == ENXIO || e == EIO || e == EAGAIN
 }
 
-impl miscdev::MiscFile for Shared {
-    fn read(&self, file: &File, mut buf: UserSliceWriter) -> Result<usize> {
-        let mut out = [0u8; 1 + MAX_LEN_LIMIT];
+/// One open file of `/dev/ipmb-N`.
+///
+/// # Invariants
+///
+/// If `client` is `Some(c)`, inbox place `c` of the shared state belongs to this file until
+/// it is dropped.
+pub(crate) struct OpenFile {
+    shared: Arc<Shared>,
+    client: Option<usize>,
+}
+
+impl Drop for OpenFile {
+    /// Releases the file's registrations and inbox, and abandons its asynchronous requests.
+    fn drop(&mut self) {
+        let Some(c) = self.client else {
+            return;
+        };
+        let inbox = {
+            let mut g = self.shared.rx.lock();
+            let now = self.shared.now();
+            let st = &mut g.st;
+            // At most `MAX_CLIENTS` (64).
+            let tag = c as u8 + 1;
+            for r in st.routes.iter_mut().filter(|r| **r == tag) {
+                *r = 0;
+            }
+            let n = st.seqs.abandon_client(c as u8, now);
+            st.counters.req_aborted += n as u64;
+            st.clients.get_mut(c).and_then(Option::take)
+        };
+        self.shared.seq_free.notify_all();
+        // Freed outside the IRQ-disabling lock.
+        drop(inbox);
+    }
+}
+
+impl OpenFile {
+    fn nonblock(file: &File) -> bool {
+        file.flags() & O_NONBLOCK != 0
+    }
+
+    fn receive(&self, file: &File, out: &mut UserSliceWriter) -> Result {
+        let c = self.client.ok_or(EMFILE)?;
+        let mut rec = [0u8; MAX_LEN_LIMIT + REC_HDR];
+        let shared = &self.shared;
         let n = {
-            let mut guard = self.rx.lock();
+            let mut g = shared.rx.lock();
             loop {
-                if guard.dead {
+                if g.st.dead {
                     return Err(ENODEV);
                 }
-                if let Some(n) = guard.ring.pop_into(&mut out[1..]) {
+                let inbox = g.st.inbox(c).ok_or(EMFILE)?;
+                if let Some(n) = inbox.ring.pop_into(&mut rec) {
                     break n;
                 }
-                if file.flags() & O_NONBLOCK != 0 {
+                if Self::nonblock(file) {
                     return Err(EAGAIN);
                 }
-                if self.wait.wait_interruptible(&mut guard) {
+                let Some(cv) = shared.client_wait.get(c) else {
+                    return Err(EMFILE);
+                };
+                if cv.wait_interruptible(&mut g) {
+                    return Err(ERESTARTSYS);
+                }
+            }
+        };
+        let mut m = Msg::default();
+        let f = rec.get(REC_HDR..n).unwrap_or(&[]);
+        m.kind = rec[0];
+        m.flags = rec[1];
+        let mut id = [0u8; 8];
+        id.copy_from_slice(&rec[2..REC_HDR]);
+        m.id = u64::from_le_bytes(id);
+        if m.kind == uapi::KIND_REQUEST {
+            m.set_request(f);
+        } else {
+            m.set_response(f);
+        }
+        if let Err(e) = out.write(&IoctlOut(m)) {
+            // Not delivered: put it back at the head for the next call.
+            let mut g = shared.rx.lock();
+            if let Some(inbox) = g.st.inbox(c) {
+                let _ = inbox.ring.push_front(&rec[..n]);
+            }
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    fn submit(&self, file: &File, m: &mut Msg) -> Result {
+        let c = self.client.ok_or(EMFILE)?;
+        let shared = &self.shared;
+        let (key, p) = shared.prepare(m)?;
+        let owner = Owner::Async(c as u8);
+        let Some(mut p) = p else {
+            // Too long: completed at once, through the inbox like any other outcome.
+            let mut wake = Wake::default();
+            let mut g = shared.rx.lock();
+            let st = &mut g.st;
+            match st.inbox(c) {
+                Some(inbox) if inbox.has_room() => inbox.outstanding += 1,
+                _ => return Err(EAGAIN),
+            }
+            let id = st.next_id;
+            st.next_id += 1;
+            st.counters.req_sent += 1;
+            st.complete_synthesized((owner, id, key), 0, uapi::CC_TOO_LONG, &mut wake);
+            drop(g);
+            shared.wake(wake);
+            m.id = id;
+            m.seq = 0;
+            return Ok(());
+        };
+        let (seq, id) = Shared::start(shared, &mut p, owner, Self::nonblock(file))?;
+        m.id = id;
+        m.seq = seq;
+        Ok(())
+    }
+
+    fn register(&self, cmd: &uapi::Cmd, add: bool) -> Result {
+        let c = self.client.ok_or(EMFILE)?;
+        if cmd.netfn >= 64 || cmd.netfn & 1 != 0 || cmd.reserved != 0 {
+            return Err(EINVAL);
+        }
+        let mut g = self.shared.rx.lock();
+        if g.st.dead {
+            return Err(ENODEV);
+        }
+        let slot =
+            g.st.routes
+                .get_mut(route_index(cmd.netfn, cmd.cmd))
+                .ok_or(EINVAL)?;
+        // At most `MAX_CLIENTS` (64).
+        let tag = c as u8 + 1;
+        match (add, *slot) {
+            (true, 0) => *slot = tag,
+            (true, t) if t == tag => {}
+            (true, _) => return Err(EBUSY),
+            (false, t) if t == tag => *slot = 0,
+            (false, _) => return Err(ENOENT),
+        }
+        Ok(())
+    }
+
+    fn respond(&self, m: &Msg) -> Result {
+        let c = self.client.ok_or(ENOENT)?;
+        let shared = &self.shared;
+        let ok = frame::valid_address(m.addr)
+            && m.netfn < 64
+            && m.netfn & 1 == 0
+            && m.lun <= 3
+            && m.own_lun <= 3
+            && m.seq < 64;
+        let data = match m.payload() {
+            Some(d) if ok => d,
+            _ => return Err(shared.invalid()),
+        };
+        {
+            let g = shared.rx.lock();
+            if g.st.dead {
+                return Err(ENODEV);
+            }
+            if g.st.route(m.netfn, m.cmd) != Some(c) {
+                return Err(ENOENT);
+            }
+        }
+        let hdr = Header {
+            dest: m.addr,
+            netfn: m.netfn | 1,
+            dest_lun: m.lun,
+            src: shared.info.own_addr,
+            seq: m.seq,
+            src_lun: m.own_lun,
+            cmd: m.cmd,
+        };
+        let mut body = [0u8; MAX_LEN_LIMIT];
+        body[0] = m.cc;
+        let body = body.get_mut(..data.len() + 1).ok_or(EMSGSIZE)?;
+        body[1..].copy_from_slice(data);
+        let mut f = [0u8; MAX_LEN_LIMIT];
+        let len = frame::build(&mut f, shared.max_len, &hdr, body).map_err(|_| EMSGSIZE)?;
+        shared.send(&f[..len], false)
+    }
+
+    fn stats(&self) -> uapi::Stats {
+        let g = self.shared.rx.lock();
+        uapi::Stats {
+            counters: g.st.counters.values(),
+            rx_queued: g.st.ring.len() as u64,
+            req_inflight: g.st.seqs.busy() as u64,
+            reserved: [0; 7],
+        }
+    }
+}
+
+impl miscdev::MiscFile for OpenFile {
+    type Device = Shared;
+
+    fn open(dev: &Arc<Shared>) -> Result<Self> {
+        // A place for an inbox, if one is free: files beyond `MAX_CLIENTS` can still read,
+        // write and make synchronous requests.
+        let mut inbox = Some(Inbox::new(dev.max_len)?);
+        let client = {
+            let mut g = dev.rx.lock();
+            let free = g.st.clients.iter().position(Option::is_none);
+            if let Some(place) = free.and_then(|c| g.st.clients.get_mut(c)) {
+                *place = inbox.take();
+            }
+            free
+        };
+        drop(inbox);
+        // INVARIANT: place `client` was free and now holds this file's inbox.
+        Ok(Self {
+            shared: dev.clone(),
+            client,
+        })
+    }
+
+    fn read(&self, file: &File, mut buf: UserSliceWriter) -> Result<usize> {
+        let shared = &self.shared;
+        let mut out = [0u8; 1 + MAX_LEN_LIMIT];
+        let n = {
+            let mut guard = shared.rx.lock();
+            loop {
+                if guard.st.dead {
+                    return Err(ENODEV);
+                }
+                if let Some(n) = guard.st.ring.pop_into(&mut out[1..]) {
+                    break n;
+                }
+                if Self::nonblock(file) {
+                    return Err(EAGAIN);
+                }
+                if shared.wait.wait_interruptible(&mut guard) {
                     return Err(ERESTARTSYS);
                 }
             }
@@ -361,55 +1259,84 @@ impl miscdev::MiscFile for Shared {
         let count = buf.len().min(n + 1);
         if let Err(e) = buf.write_slice(&out[..count]) {
             // The reader did not get the frame: put it back at the head for the next one.
-            let mut guard = self.rx.lock();
-            if guard.ring.push_front(&out[1..=n]).is_err() {
-                guard.counters.rx_overflow += 1;
+            let mut guard = shared.rx.lock();
+            if guard.st.ring.push_front(&out[1..=n]).is_err() {
+                guard.st.counters.rx_overflow += 1;
             }
             drop(guard);
-            self.wait.notify_all();
+            shared.wait.notify_all();
             return Err(e);
         }
         Ok(count)
     }
 
     fn write(&self, _file: &File, mut buf: UserSliceReader) -> Result<usize> {
+        let shared = &self.shared;
         let count = buf.len();
         let mut msg = [0u8; 1 + MAX_LEN_LIMIT];
         if count == 0 || count > msg.len() {
-            return Err(self.invalid());
+            return Err(shared.invalid());
         }
         buf.read_slice(&mut msg[..count])?;
         let len = usize::from(msg[0]);
         if len < frame::MIN_REQUEST_LEN || count < len + 1 {
-            return Err(self.invalid());
+            return Err(shared.invalid());
         }
         let frame = &msg[1..=len];
-        if frame::validate(frame, self.max_len).is_err() {
-            return Err(self.invalid());
+        if frame::validate(frame, shared.max_len).is_err() {
+            return Err(shared.invalid());
         }
-        self.send(frame)?;
+        if !frame::is_response(frame[frame::NETFN_LUN]) {
+            // Keep the seq of a request sent this way away from our own requests for the
+            // same exchange: its response belongs to read().
+            if let Some(h) = Header::parse(frame) {
+                let key = Key {
+                    rs_sa: h.dest,
+                    netfn: h.netfn,
+                    rs_lun: h.dest_lun,
+                    rq_lun: h.src_lun,
+                    cmd: h.cmd,
+                };
+                let mut g = shared.rx.lock();
+                let now = shared.now();
+                if !g.st.seqs.note_external(key, h.seq, now) {
+                    return Err(EBUSY);
+                }
+            }
+        }
+        shared.send(frame, false)?;
         Ok(count)
     }
 
-    fn ioctl(&self, _file: &File, cmd: u32, arg: usize) -> Result<isize> {
-        let mut out = UserSlice::new(UserPtr::from_addr(arg), ioctl::_IOC_SIZE(cmd)).writer();
+    fn ioctl(&self, file: &File, cmd: u32, arg: usize) -> Result<isize> {
+        let size = ioctl::_IOC_SIZE(cmd);
+        let user = UserSlice::new(UserPtr::from_addr(arg), size);
         match cmd {
             uapi::IOC_INFO => {
-                if self.rx.lock().dead {
+                if self.shared.rx.lock().st.dead {
                     return Err(ENODEV);
                 }
-                out.write(&IoctlOut(self.info))?;
+                user.writer().write(&IoctlOut(self.shared.info))?;
             }
-            uapi::IOC_STATS => {
-                let stats = {
-                    let guard = self.rx.lock();
-                    uapi::Stats {
-                        counters: guard.counters.values(),
-                        rx_queued: guard.ring.len() as u64,
-                        reserved: [0; 4],
-                    }
-                };
-                out.write(&IoctlOut(stats))?;
+            uapi::IOC_STATS => user.writer().write(&IoctlOut(self.stats()))?,
+            uapi::IOC_REQUEST | uapi::IOC_SUBMIT => {
+                let (mut reader, mut writer) = user.reader_writer();
+                let IoctlIn(mut m) = reader.read::<IoctlIn<Msg>>()?;
+                if cmd == uapi::IOC_REQUEST {
+                    Shared::request(&self.shared, &mut m, Self::nonblock(file))?;
+                } else {
+                    self.submit(file, &mut m)?;
+                }
+                writer.write(&IoctlOut(m))?;
+            }
+            uapi::IOC_RECEIVE => self.receive(file, &mut user.writer())?,
+            uapi::IOC_REGISTER | uapi::IOC_UNREGISTER => {
+                let IoctlIn(c) = user.reader().read::<IoctlIn<uapi::Cmd>>()?;
+                self.register(&c, cmd == uapi::IOC_REGISTER)?;
+            }
+            uapi::IOC_RESPOND => {
+                let IoctlIn(m) = user.reader().read::<IoctlIn<Msg>>()?;
+                self.respond(&m)?;
             }
             _ => return Err(ENOTTY),
         }
@@ -417,13 +1344,22 @@ impl miscdev::MiscFile for Shared {
     }
 
     fn poll(&self, file: &File, table: PollTable<'_>) -> u32 {
-        table.register_wait(file, &self.wait);
-        let guard = self.rx.lock();
-        let mut mask = EPOLLOUT;
-        if !guard.ring.is_empty() {
-            mask |= EPOLLIN;
+        let shared = &self.shared;
+        table.register_wait(file, &shared.wait);
+        if let Some(cv) = self.client.and_then(|c| shared.client_wait.get(c)) {
+            table.register_wait(file, cv);
         }
-        if guard.dead {
+        let mut g = shared.rx.lock();
+        let mut mask = EPOLLOUT;
+        if !g.st.ring.is_empty() {
+            mask |= EPOLLIN | EPOLLRDNORM;
+        }
+        if let Some(inbox) = self.client.and_then(|c| g.st.inbox(c)) {
+            if !inbox.ring.is_empty() {
+                mask |= EPOLLPRI;
+            }
+        }
+        if g.st.dead {
             mask |= EPOLLIN | EPOLLHUP | EPOLLERR;
         }
         mask
@@ -438,7 +1374,7 @@ impl miscdev::MiscFile for Shared {
 pub(crate) struct Ipmb {
     target: target::Registration<Ipmb>,
     #[pin]
-    misc: miscdev::Registration<Shared>,
+    misc: miscdev::Registration<OpenFile>,
     stats: sysfs::Registration,
     shared: Arc<Shared>,
 }
@@ -471,7 +1407,7 @@ pub(crate) unsafe fn counters_of(dev: *mut bindings::device) -> Option<Counters>
     }
     // SAFETY: Non-null driver data of our clients is a valid `Ipmb` (see above).
     let ipmb = unsafe { &*data.cast::<Ipmb>() };
-    let counters = ipmb.shared.rx.lock().counters;
+    let counters = ipmb.shared.rx.lock().st.counters;
     Some(counters)
 }
 
@@ -516,24 +1452,40 @@ fn adapter_taken(client: *mut bindings::i2c_client) -> bool {
     }
 }
 
-/// Reads the instance configuration from the module parameters and firmware properties.
-fn config(client: *mut bindings::i2c_client) -> Result<Config> {
-    let max_len = *crate::module_parameters::max_frame_len.value() as usize;
+/// Reads the `u32` firmware property `name` of `client`, if it has one.
+fn u32_property(client: *mut bindings::i2c_client, name: &CStr) -> Option<u32> {
     let mut prop: u32 = 0;
-    // SAFETY: `client` is valid during probe; the property name is a static C string and
-    // `prop` is valid for one `u32`.
-    let has_prop = unsafe {
+    // SAFETY: `client` is valid during probe; `name` is a NUL-terminated string and `prop`
+    // is valid for one `u32`.
+    let ret = unsafe {
         bindings::device_property_read_u32_array(
             &raw mut (*client).dev,
-            c"max-frame-length".as_char_ptr(),
+            name.as_char_ptr(),
             &mut prop,
             1,
         )
-    } == 0;
-    let max_len = if has_prop { prop as usize } else { max_len };
+    };
+    (ret == 0).then_some(prop)
+}
+
+/// Reads the instance configuration from the module parameters and firmware properties.
+fn config(client: *mut bindings::i2c_client) -> Result<Config> {
+    let max_len = u32_property(client, c"max-frame-length")
+        .unwrap_or(*crate::module_parameters::max_frame_len.value()) as usize;
     if !(frame::MIN_RESPONSE_LEN..=MAX_LEN_LIMIT).contains(&max_len) {
         return Err(EINVAL);
     }
+    let req_timeout_ms = u32_property(client, c"retry-time")
+        .unwrap_or(*crate::module_parameters::req_timeout_ms.value());
+    if !(1..=uapi::MAX_TIMEOUT_MS).contains(&req_timeout_ms) {
+        return Err(EINVAL);
+    }
+    let req_retries = u32_property(client, c"max-retries")
+        .unwrap_or(*crate::module_parameters::req_retries.value());
+    let req_retries = u8::try_from(req_retries)
+        .ok()
+        .filter(|r| *r <= uapi::MAX_RETRIES)
+        .ok_or(EINVAL)?;
     let queue_len = *crate::module_parameters::queue_len.value() as usize;
     if !(1..=4096).contains(&queue_len) {
         return Err(EINVAL);
@@ -557,6 +1509,8 @@ fn config(client: *mut bindings::i2c_client) -> Result<Config> {
         queue_len,
         retries: *crate::module_parameters::tx_retries.value(),
         smbus: smbus_prop || *crate::module_parameters::smbus_block_write.value() != 0,
+        req_timeout_ms,
+        req_retries,
     })
 }
 
@@ -634,6 +1588,7 @@ impl i2c::Driver for IpmbDriver {
 }
 
 #[cfg(CONFIG_KUNIT)]
+#[cfg(CONFIG_KUNIT)]
 #[kunit_tests(ipmb_rx)]
 mod tests {
     use super::*;
@@ -652,6 +1607,8 @@ mod tests {
             queue_len,
             retries: 0,
             smbus: false,
+            req_timeout_ms: 250,
+            req_retries: 1,
         };
         Shared::new(&cfg, None)
     }
@@ -683,7 +1640,7 @@ mod tests {
 
     fn pop(s: &Shared) -> Option<([u8; MAX_LEN_LIMIT], usize)> {
         let mut out = [0u8; MAX_LEN_LIMIT];
-        let n = s.rx.lock().ring.pop_into(&mut out)?;
+        let n = s.rx.lock().st.ring.pop_into(&mut out)?;
         Some((out, n))
     }
 
@@ -693,7 +1650,7 @@ mod tests {
         for seq in 0..5 {
             deliver(&s, &response(seq)?.0)?;
         }
-        assert_eq!(s.rx.lock().counters.rx_frames, 5);
+        assert_eq!(s.rx.lock().st.counters.rx_frames, 5);
         for seq in 0..5 {
             let (expected, n) = response(seq)?;
             let got = pop(&s);
@@ -713,7 +1670,7 @@ mod tests {
         for seq in 0..4 {
             deliver(&s, &response(seq)?.0)?;
         }
-        let c = s.rx.lock().counters;
+        let c = s.rx.lock().st.counters;
         assert_eq!((c.rx_frames, c.rx_overflow), (2, 2));
         let (first, n) = response(0)?;
         assert_eq!(pop(&s).map(|(o, l)| o[..l] == first[..n]), Some(true));
@@ -726,7 +1683,7 @@ mod tests {
         let (mut f, _) = response(1)?;
         f[7] ^= 1;
         deliver(&s, &f)?;
-        let c = s.rx.lock().counters;
+        let c = s.rx.lock().st.counters;
         assert_eq!((c.rx_frames, c.rx_bad_cs2), (0, 1));
         assert!(pop(&s).is_none());
         Ok(())
@@ -741,7 +1698,7 @@ mod tests {
         }
         assert!(s.rx_event(Event::WriteReceived(0)).is_err());
         s.rx_event(Event::Stop)?;
-        assert_eq!(s.rx.lock().counters.rx_too_long, 1);
+        assert_eq!(s.rx.lock().st.counters.rx_too_long, 1);
         Ok(())
     }
 
@@ -759,8 +1716,8 @@ mod tests {
     fn send_without_client_is_enodev() -> Result {
         let s = shared(4)?;
         let (f, n) = response(1)?;
-        assert!(s.send(&f[..n]) == Err(ENODEV));
-        assert_eq!(s.rx.lock().counters.tx_frames, 0);
+        assert!(s.send(&f[..n], false) == Err(ENODEV));
+        assert_eq!(s.rx.lock().st.counters.tx_frames, 0);
         Ok(())
     }
 }

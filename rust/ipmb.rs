@@ -10,6 +10,7 @@ mod frame;
 mod irq_lock;
 mod miscdev;
 mod ring;
+mod seqtab;
 mod stats;
 mod sysfs;
 mod target;
@@ -36,7 +37,15 @@ kernel::module_i2c_driver! {
         },
         tx_retries: u32 {
             default: 3,
-            description: "Retries of a write() after a NAK or an arbitration loss",
+            description: "Resends of a frame after a NAK or an arbitration loss",
+        },
+        req_timeout_ms: u32 {
+            default: 250,
+            description: "Default response timeout of a request per try, in ms (1..60000; DT: retry-time)",
+        },
+        req_retries: u32 {
+            default: 3,
+            description: "Default resends of a request after a response timeout (0..15; DT: max-retries)",
         },
     },
 }

@@ -6,9 +6,9 @@
 //!
 //! The 7.2 `kernel::miscdevice` has no `poll`, no parent and no mode, and sets no file owner
 //! (so the module could be unloaded under an open file). This is the smallest variant with
-//! those: every open file holds an `Arc` of the device's state, so the state outlives the
-//! registration (unbind) for as long as files are open, and the file operations hold a
-//! reference on this module.
+//! those, and per-file state: every open file has its own state, which holds an `Arc` of the
+//! device's state, so the device state outlives the registration (unbind) for as long as
+//! files are open, and the file operations hold a reference on this module.
 
 use core::marker::PhantomData;
 use kernel::{
@@ -27,8 +27,7 @@ use kernel::{
     str::CStr,
     sync::{
         poll::PollTable,
-        Arc,
-        ArcBorrow, //
+        Arc, //
     },
     types::{
         ForeignOwnable,
@@ -42,8 +41,13 @@ use kernel::{
     },
 };
 
-/// The file operations of a device, on its shared state `Self`.
+/// The file operations of a device: `Self` is the state of one open file, created by
+/// [`MiscFile::open`] from the device's shared state and dropped when the file is released.
 pub(crate) trait MiscFile: Send + Sync + Sized + 'static {
+    /// The state every file of the device shares.
+    type Device: Send + Sync + 'static;
+    /// Creates the state of a file being opened.
+    fn open(dev: &Arc<Self::Device>) -> Result<Self>;
     /// Reads into `buf` (at most `buf.len()` bytes) and returns the count.
     fn read(&self, file: &File, buf: UserSliceWriter) -> Result<usize>;
     /// Writes from `buf` and returns the count consumed.
@@ -73,10 +77,10 @@ pub(crate) struct Registration<T: MiscFile> {
     #[pin]
     misc: Opaque<bindings::miscdevice>,
     name: [u8; NAME_LEN],
-    state: Arc<T>,
+    state: Arc<T::Device>,
 }
 
-// SAFETY: `misc_deregister` may be called from any thread; `state` is `Send + Sync`.
+// SAFETY: `misc_deregister` may be called from any thread; the device state is `Send + Sync`.
 unsafe impl<T: MiscFile> Send for Registration<T> {}
 // SAFETY: No `&self` method mutates anything.
 unsafe impl<T: MiscFile> Sync for Registration<T> {}
@@ -90,7 +94,7 @@ impl<T: MiscFile> Registration<T> {
         name: [u8; NAME_LEN],
         mode: u16,
         parent: &'a Device,
-        state: Arc<T>,
+        state: Arc<T::Device>,
     ) -> impl PinInit<Self, Error> + 'a {
         try_pin_init!(&this in Self {
             name,
@@ -197,19 +201,24 @@ impl<T: MiscFile> Vtable<T> {
         // `#[repr(C)]` `Registration<T>`; `misc_open` holds `misc_mtx`, so the registration
         // cannot be dropped during this call.
         let reg = unsafe { &*(*file).private_data.cast::<Registration<T>>() };
-        let state = reg.state.clone();
-        // SAFETY: The open call owns `private_data` from now on.
-        unsafe { (*file).private_data = state.into_foreign().cast() };
-        0
+        let opened = T::open(&reg.state).and_then(|f| KBox::new(f, GFP_KERNEL).map_err(Into::into));
+        match opened {
+            Ok(f) => {
+                // SAFETY: The open call owns `private_data` from now on.
+                unsafe { (*file).private_data = f.into_foreign().cast() };
+                0
+            }
+            Err(e) => e.to_errno(),
+        }
     }
 
     /// # Safety
     ///
     /// Called once per file opened by [`Self::open`], after every other operation.
     unsafe extern "C" fn release(_inode: *mut bindings::inode, file: *mut bindings::file) -> c_int {
-        // SAFETY: `private_data` came from `Arc::into_foreign` in `open`, and release is the
+        // SAFETY: `private_data` came from `KBox::into_foreign` in `open`, and release is the
         // last operation on the file.
-        drop(unsafe { Arc::<T>::from_foreign((*file).private_data.cast()) });
+        drop(unsafe { KBox::<T>::from_foreign((*file).private_data.cast()) });
         0
     }
 
@@ -218,9 +227,9 @@ impl<T: MiscFile> Vtable<T> {
     /// # Safety
     ///
     /// `file` must be a file opened by [`Self::open`] and not yet released.
-    unsafe fn state<'a>(file: *mut bindings::file) -> ArcBorrow<'a, T> {
-        // SAFETY: `private_data` came from `Arc::into_foreign` and the file is open.
-        unsafe { Arc::<T>::borrow((*file).private_data.cast()) }
+    unsafe fn state<'a>(file: *mut bindings::file) -> &'a T {
+        // SAFETY: `private_data` came from `KBox::into_foreign` and the file is open.
+        unsafe { KBox::<T>::borrow((*file).private_data.cast()) }
     }
 
     /// # Safety

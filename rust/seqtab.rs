@@ -121,7 +121,12 @@ pub(crate) enum Expiry {
     Retry(u8),
     /// Out of tries: the slot is `Done` (sync) or free again (async: the caller delivers the
     /// timeout completion).
-    TimedOut { seq: u8, owner: Owner, id: u64 },
+    TimedOut {
+        seq: u8,
+        owner: Owner,
+        id: u64,
+        key: Key,
+    },
 }
 
 /// The seq table of one instance.
@@ -268,9 +273,10 @@ impl SeqTable {
     /// Returns the next request whose deadline is at or before `now`, after updating it: a
     /// retry gets a new deadline, a request out of tries is finished.
     pub(crate) fn expire(&mut self, now: u64) -> Option<Expiry> {
-        let seq = self.slots.iter().position(
-            |s| matches!(s.state, State::InFlight { deadline, .. } if deadline <= now),
-        )?;
+        let seq = self
+            .slots
+            .iter()
+            .position(|s| matches!(s.state, State::InFlight { deadline, .. } if deadline <= now))?;
         let slot = &mut self.slots[seq];
         let State::InFlight {
             owner,
@@ -294,26 +300,35 @@ impl SeqTable {
             };
             return Some(Expiry::Retry(seq));
         }
+        let key = slot.key;
         self.complete(seq, Outcome::Synthesized(crate::uapi::CC_TIMEOUT), now);
-        Some(Expiry::TimedOut { seq, owner, id })
+        Some(Expiry::TimedOut {
+            seq,
+            owner,
+            id,
+            key,
+        })
     }
 
     /// Ends the request on `seq` without a response (a send failure or a timeout): a
     /// synchronous request becomes `Done` with `outcome`, an asynchronous one is finished.
-    pub(crate) fn complete(&mut self, seq: u8, outcome: Outcome, now: u64) {
-        let Some(slot) = self.slot_mut(seq) else {
-            return;
+    /// Returns the owner, id and key of the request, or `None` if none was in flight.
+    pub(crate) fn complete(
+        &mut self,
+        seq: u8,
+        outcome: Outcome,
+        now: u64,
+    ) -> Option<(Owner, u64, Key)> {
+        let slot = self.slot_mut(seq)?;
+        let State::InFlight { owner, id, .. } = slot.state else {
+            return None;
         };
-        if let State::InFlight { owner, id, .. } = slot.state {
-            let finish = match outcome {
-                Outcome::Response(_) => Finish::Answered,
-                Outcome::Synthesized(_) => Finish::TimedOut,
-            };
-            match owner {
-                Owner::Sync => slot.state = State::Done { id, outcome },
-                Owner::Async(_) => self.finish(seq, now, finish),
-            }
+        let key = slot.key;
+        match owner {
+            Owner::Sync => slot.state = State::Done { id, outcome },
+            Owner::Async(_) => self.finish(seq, now, Finish::TimedOut),
         }
+        Some((owner, id, key))
     }
 
     /// Collects the outcome of the synchronous request on `seq`, if it is done, and frees it.
@@ -387,10 +402,7 @@ impl SeqTable {
 
     /// Returns the number of requests in flight or done but not yet collected.
     pub(crate) fn busy(&self) -> usize {
-        self.slots
-            .iter()
-            .filter(|s| s.state != State::Free)
-            .count()
+        self.slots.iter().filter(|s| s.state != State::Free).count()
     }
 }
 
@@ -437,9 +449,15 @@ mod tests {
         let mut t = SeqTable::new();
         let seq = t.alloc(K, Owner::Sync, 7, 0, MS, 0).unwrap_or(99);
         // Wrong LUN, wrong cmd, wrong responder, wrong seq: not ours.
-        assert_eq!(t.on_response(Key { rq_lun: 1, ..K }, seq, 8, 0), Match::Unmatched);
+        assert_eq!(
+            t.on_response(Key { rq_lun: 1, ..K }, seq, 8, 0),
+            Match::Unmatched
+        );
         assert_eq!(t.on_response(other_cmd(2), seq, 8, 0), Match::Unmatched);
-        assert_eq!(t.on_response(Key { rs_sa: 0x74, ..K }, seq, 8, 0), Match::Unmatched);
+        assert_eq!(
+            t.on_response(Key { rs_sa: 0x74, ..K }, seq, 8, 0),
+            Match::Unmatched
+        );
         assert_eq!(t.on_response(K, seq + 1, 8, 0), Match::Unmatched);
         assert_eq!(
             t.on_response(K, seq, 9, 0),
@@ -463,12 +481,18 @@ mod tests {
         // Fill the other 63 seqs with the same exchange, then free them again.
         for i in 1..64u64 {
             assert_eq!(t.alloc(K, Owner::Async(0), i, MS, MS, 0), Some(i as u8));
-            assert!(matches!(t.on_response(K, i as u8, 8, MS), Match::Matched { .. }));
+            assert!(matches!(
+                t.on_response(K, i as u8, 8, MS),
+                Match::Matched { .. }
+            ));
         }
         // Every seq is quarantined for K until 5 s after it finished...
         assert_eq!(t.alloc(K, Owner::Sync, 100, 4999 * MS, MS, 0), None);
         // ... but another exchange may use them at once.
-        assert_eq!(t.alloc(other_cmd(9), Owner::Sync, 101, 2 * MS, MS, 0), Some(0));
+        assert_eq!(
+            t.alloc(other_cmd(9), Owner::Sync, 101, 2 * MS, MS, 0),
+            Some(0)
+        );
         // After the interval the exchange gets a seq again.
         assert_eq!(t.alloc(K, Owner::Sync, 102, 5001 * MS, MS, 0), Some(1));
     }
@@ -487,7 +511,8 @@ mod tests {
             Some(Expiry::TimedOut {
                 seq,
                 owner: Owner::Sync,
-                id: 5
+                id: 5,
+                key: K
             })
         );
         assert_eq!(t.next_deadline(), None);
@@ -511,7 +536,8 @@ mod tests {
             Some(Expiry::TimedOut {
                 seq,
                 owner: Owner::Async(3),
-                id: 8
+                id: 8,
+                key: K
             })
         );
         assert_eq!(t.busy(), 0);
@@ -522,13 +548,20 @@ mod tests {
     fn abandoned_requests_make_late_responses() {
         let mut t = SeqTable::new();
         let a = t.alloc(K, Owner::Async(1), 1, 0, MS, 0).unwrap_or(99);
-        let b = t.alloc(other_cmd(2), Owner::Async(1), 2, 0, MS, 0).unwrap_or(99);
-        let c = t.alloc(other_cmd(3), Owner::Async(2), 3, 0, MS, 0).unwrap_or(99);
+        let b = t
+            .alloc(other_cmd(2), Owner::Async(1), 2, 0, MS, 0)
+            .unwrap_or(99);
+        let c = t
+            .alloc(other_cmd(3), Owner::Async(2), 3, 0, MS, 0)
+            .unwrap_or(99);
         assert_eq!(t.abandon_client(1, 0), 2);
         assert_eq!(t.busy(), 1);
         assert_eq!(t.on_response(K, a, 8, 0), Match::Late);
         assert_eq!(t.on_response(other_cmd(2), b, 8, 0), Match::Late);
-        assert!(matches!(t.on_response(other_cmd(3), c, 8, 0), Match::Matched { .. }));
+        assert!(matches!(
+            t.on_response(other_cmd(3), c, 8, 0),
+            Match::Matched { .. }
+        ));
         let s = t.alloc(K, Owner::Sync, 4, 0, MS, 0).unwrap_or(99);
         t.abandon(s, 0);
         assert_eq!(t.on_response(K, s, 8, 0), Match::Late);
@@ -551,7 +584,11 @@ mod tests {
     fn send_failure_completes() {
         let mut t = SeqTable::new();
         let s = t.alloc(K, Owner::Sync, 1, 0, MS, 3).unwrap_or(99);
-        t.complete(s, Outcome::Synthesized(0x82), 0);
+        assert_eq!(
+            t.complete(s, Outcome::Synthesized(0x82), 0),
+            Some((Owner::Sync, 1, K))
+        );
+        assert_eq!(t.complete(s, Outcome::Synthesized(0x82), 0), None);
         assert_eq!(t.next_deadline(), None);
         assert_eq!(t.take(s, 0), Some(Outcome::Synthesized(0x82)));
         assert_eq!(t.take(s, 0), None);
