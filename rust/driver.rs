@@ -645,9 +645,10 @@ impl Shared {
                     Ok(READ_FILL)
                 }
                 Action::Broadcast(f) => {
-                    st.counters.rx_broadcast += 1;
-                    // Broadcasts name the responder they are for; only ours are taken.
+                    // Broadcasts name the responder they are for; those for other addresses
+                    // are not ours to take or count.
                     if f[frame::DEST_SA] == st.own_addr {
+                        st.counters.rx_broadcast += 1;
                         st.dispatch(f, uapi::MSG_BROADCAST, now, &mut wake);
                     }
                     Ok(READ_FILL)
@@ -1200,14 +1201,17 @@ impl OpenFile {
         shared.send(&f[..len], false)
     }
 
-    fn stats(&self) -> uapi::Stats {
+    fn stats(&self) -> Result<uapi::Stats> {
         let g = self.shared.rx.lock();
-        uapi::Stats {
+        if g.st.dead {
+            return Err(ENODEV);
+        }
+        Ok(uapi::Stats {
             counters: g.st.counters.values(),
             rx_queued: g.st.ring.len() as u64,
             req_inflight: g.st.seqs.busy() as u64,
             reserved: [0; 7],
-        }
+        })
     }
 }
 
@@ -1318,7 +1322,7 @@ impl miscdev::MiscFile for OpenFile {
                 }
                 user.writer().write(&IoctlOut(self.shared.info))?;
             }
-            uapi::IOC_STATS => user.writer().write(&IoctlOut(self.stats()))?,
+            uapi::IOC_STATS => user.writer().write(&IoctlOut(self.stats()?))?,
             uapi::IOC_REQUEST | uapi::IOC_SUBMIT => {
                 let (mut reader, mut writer) = user.reader_writer();
                 let IoctlIn(mut m) = reader.read::<IoctlIn<Msg>>()?;

@@ -4,7 +4,9 @@
 //!
 //! At load it registers `nr_adapters` I2C adapters named `ipmb-vbus-<N>`, all joined to one
 //! shared wire. A target (`i2c_slave_register`) on one adapter receives, in hard-IRQ context,
-//! the events of the master transfers that other adapters address to it. Module parameters,
+//! the events of the master transfers that other adapters address to it, and of their
+//! general-call writes (to address 0), which reach every target on the other adapters (see
+//! [`wire`]). Module parameters,
 //! writable at run time, inject faults (NAK, arbitration loss, lost STOP, corrupted byte),
 //! delay the delivery, and pace it at a wire clock rate.
 

@@ -13,6 +13,23 @@
 //! The `irq_work` is not `IRQ_WORK_HARD_IRQ`: like a threadable device interrupt handler, it
 //! may take `spinlock_t` locks (the wire's, and the target backend's), which lockdep forbids in
 //! a hard hrtimer callback itself.
+//!
+//! # General call
+//!
+//! A write message to 7-bit address 0 ([`GENERAL_CALL`]) is a broadcast: its job has every
+//! target registered on the other adapters as a receiver, and each event of the script (the
+//! address phase, every byte, `STOP`) goes to all of them in turn in the same interrupt, as all
+//! devices on a real bus see the same bit stream. Acknowledgement is wired-AND: the address or
+//! a byte is acknowledged if at least one receiver acknowledges it. A receiver that refuses one
+//! gets no more bytes of the message, but still the `STOP`. The message fails with `-ENXIO`
+//! if no target is registered on another adapter (or none acknowledges the address), and with
+//! `-EIO` if every receiver refused a byte. A read from address 0 fails with `-ENXIO`: the
+//! general call is write-only. The fault injection parameters apply to the transfer on the
+//! wire, hence to every receiver alike: `nak_next` and `arb_lost_next` fail it before anyone
+//! sees it, `drop_stop_next` withholds the final `STOP` from all receivers, `corrupt_byte`
+//! inverts the byte every receiver gets, and `delay_us` and `speed_khz` time the events, which
+//! take as long as for a single target. `WRITE_REQUESTED` carries the address byte on the wire
+//! (0 for a general call) in `val`.
 
 use crate::{
     adapter::{
@@ -65,6 +82,9 @@ pub(crate) const MAX_ADAPTERS: usize = 8;
 
 /// Longest message in bytes (the adapters' quirks make the I2C core reject longer ones).
 pub(crate) const MAX_MSG_LEN: usize = 256;
+
+/// The general-call address: a write to it reaches every target on the other adapters.
+pub(crate) const GENERAL_CALL: u16 = 0x00;
 
 /// How long a master waits for the delivery of one message, on top of the expected duration.
 const DELIVERY_TIMEOUT_MS: i64 = 1000;
@@ -181,20 +201,61 @@ enum Phase {
 /// How a [`Job`] ended.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Outcome {
-    /// All events were delivered and acknowledged.
+    /// All events were delivered, and each was acknowledged by at least one receiver.
     Acked,
-    /// The target refused `WRITE_REQUESTED`.
+    /// No receiver acknowledged `WRITE_REQUESTED`.
     AddressNak,
-    /// The target refused a data byte.
+    /// Every receiver refused a data byte.
     DataNak,
-    /// The target was unregistered before the job ended.
+    /// Every receiver was unregistered before the job ended.
     Gone,
 }
 
-/// One message's worth of events for one target, delivered in hard-IRQ context.
+/// The targets a message reaches, indexed by the adapter they registered on.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Receivers([Option<Target>; MAX_ADAPTERS]);
+
+impl Receivers {
+    /// No target.
+    const NONE: Self = Self([None; MAX_ADAPTERS]);
+
+    /// Whether there is no target.
+    fn is_empty(&self) -> bool {
+        self.0.iter().all(Option::is_none)
+    }
+
+    /// The targets of `self` that are not in `other`.
+    fn without(&self, other: &Self) -> Self {
+        let mut out = *self;
+        for (slot, t) in out.0.iter_mut().zip(other.0.iter()) {
+            if *slot == *t {
+                *slot = None;
+            }
+        }
+        out
+    }
+}
+
+/// A target taking part in a [`Job`].
+#[derive(Clone, Copy)]
+struct Receiver {
+    /// The target.
+    target: Target,
+    /// Whether it acknowledged everything so far; once it refuses the address or a byte it
+    /// gets no more bytes of the message, only the `STOP`.
+    listening: bool,
+}
+
+/// One message's worth of events for its receivers, delivered in hard-IRQ context.
+///
+/// A write has one receiver, or for a general call one per target on the other adapters; a
+/// read has exactly one.
 struct Job {
-    /// The addressed target; `None` when no job is loaded.
-    target: Option<Target>,
+    /// The receivers, indexed by adapter; all `None` when no job is loaded. A receiver that is
+    /// unregistered during the job leaves it.
+    receivers: [Option<Receiver>; MAX_ADAPTERS],
+    /// The 7-bit address on the wire ([`GENERAL_CALL`] for a general call).
+    addr: u16,
     /// The next step.
     phase: Phase,
     /// Whether the message is a read.
@@ -217,7 +278,8 @@ impl Job {
     /// An empty job.
     const fn new() -> Self {
         Self {
-            target: None,
+            receivers: [None; MAX_ADAPTERS],
+            addr: 0,
             phase: Phase::Done,
             read: false,
             len: 0,
@@ -227,6 +289,21 @@ impl Job {
             interval_ns: 0,
             outcome: Outcome::Acked,
         }
+    }
+
+    /// Makes `receivers` the receivers of the job, all listening.
+    fn set_receivers(&mut self, receivers: &Receivers) {
+        for (slot, t) in self.receivers.iter_mut().zip(receivers.0.iter()) {
+            *slot = t.map(|target| Receiver {
+                target,
+                listening: true,
+            });
+        }
+    }
+
+    /// Whether some receiver still listens.
+    fn listening(&self) -> bool {
+        self.receivers.iter().flatten().any(|r| r.listening)
     }
 
     /// Moves to the data byte `pos`, or past the data.
@@ -256,28 +333,57 @@ struct WireState {
 }
 
 impl WireState {
-    /// Delivers the next event of the job; returns whether events remain.
+    /// Delivers `event` to the receivers of the job that still listen (to all of them if
+    /// `all`), each with its own copy of `val`. A receiver that answers non-zero (a NAK) stops
+    /// listening; one no longer registered leaves the job and gets nothing.
+    ///
+    /// Returns the value the last receiver left in its copy of `val`: for a read, which has one
+    /// receiver, the byte it supplies.
+    fn broadcast(&mut self, event: bindings::i2c_slave_event, val: u8, all: bool) -> u8 {
+        let mut out = val;
+        for (slot, registered) in self.job.receivers.iter_mut().zip(self.targets.iter()) {
+            let Some(receiver) = slot else {
+                continue;
+            };
+            if *registered != Some(receiver.target) {
+                *slot = None;
+                continue;
+            }
+            if !all && !receiver.listening {
+                continue;
+            }
+            let mut v = val;
+            // SAFETY: The caller holds the lock (it has `&mut self`, which lives in the lock)
+            // and `receiver.target` is in `self.targets`, checked above.
+            if unsafe { receiver.target.event(event, &mut v) } != 0 {
+                receiver.listening = false;
+            }
+            out = v;
+        }
+        out
+    }
+
+    /// Delivers the next event of the job to its receivers; returns whether events remain.
     ///
     /// The job must not be done (`job.phase != Phase::Done`).
     fn step(&mut self) -> bool {
-        let job = &mut self.job;
-        let target = match job.target {
-            Some(t) if self.targets.contains(&Some(t)) => t,
-            _ => {
-                job.outcome = Outcome::Gone;
-                job.phase = Phase::Done;
-                return false;
+        let Self { targets, job } = self;
+        // Receivers unregistered since the job was loaded leave it.
+        for (slot, registered) in job.receivers.iter_mut().zip(targets.iter()) {
+            if slot.is_some_and(|r| *registered != Some(r.target)) {
+                *slot = None;
             }
-        };
-        let deliver = |event, val: &mut u8| {
-            // SAFETY: The caller holds the lock (it has `&mut self`, which lives in the lock)
-            // and `target` is in `self.targets`, checked above.
-            unsafe { target.event(event, val) }
-        };
-        match job.phase {
-            Phase::Address if job.read => {
-                let mut val = 0;
-                deliver(bindings::i2c_slave_event_I2C_SLAVE_READ_REQUESTED, &mut val);
+        }
+        if job.receivers.iter().all(Option::is_none) {
+            job.outcome = Outcome::Gone;
+            job.phase = Phase::Done;
+            return false;
+        }
+        match self.job.phase {
+            Phase::Address if self.job.read => {
+                let val =
+                    self.broadcast(bindings::i2c_slave_event_I2C_SLAVE_READ_REQUESTED, 0, true);
+                let job = &mut self.job;
                 if let Some(first) = job.buf.get_mut(..job.len).and_then(|b| b.first_mut()) {
                     *first = val;
                 }
@@ -285,45 +391,53 @@ impl WireState {
             }
             Phase::Address => {
                 // The backend may look at the address byte a controller would pass.
-                let mut val = (target.addr << 1) as u8;
-                if deliver(
+                let val = (self.job.addr << 1) as u8;
+                self.broadcast(
                     bindings::i2c_slave_event_I2C_SLAVE_WRITE_REQUESTED,
-                    &mut val,
-                ) != 0
-                {
-                    job.nak(Outcome::AddressNak);
+                    val,
+                    false,
+                );
+                if self.job.listening() {
+                    self.job.goto_data(0);
                 } else {
-                    job.goto_data(0);
+                    self.job.nak(Outcome::AddressNak);
                 }
             }
-            Phase::Data(pos) => match job.buf.get_mut(pos) {
-                Some(byte) if job.read => {
-                    let mut val = 0;
-                    deliver(bindings::i2c_slave_event_I2C_SLAVE_READ_PROCESSED, &mut val);
-                    *byte = val;
-                    job.goto_data(pos + 1);
+            Phase::Data(pos) => match self.job.buf.get(pos).copied() {
+                Some(_) if self.job.read => {
+                    let val =
+                        self.broadcast(bindings::i2c_slave_event_I2C_SLAVE_READ_PROCESSED, 0, true);
+                    if let Some(byte) = self.job.buf.get_mut(pos) {
+                        *byte = val;
+                    }
+                    self.job.goto_data(pos + 1);
                 }
                 Some(byte) => {
-                    let mut val = *byte;
-                    if job.corrupt == Some(pos) {
-                        val ^= 0xff;
-                    }
-                    if deliver(bindings::i2c_slave_event_I2C_SLAVE_WRITE_RECEIVED, &mut val) != 0 {
-                        job.nak(Outcome::DataNak);
+                    let val = if self.job.corrupt == Some(pos) {
+                        byte ^ 0xff
                     } else {
-                        job.goto_data(pos + 1);
+                        byte
+                    };
+                    self.broadcast(
+                        bindings::i2c_slave_event_I2C_SLAVE_WRITE_RECEIVED,
+                        val,
+                        false,
+                    );
+                    if self.job.listening() {
+                        self.job.goto_data(pos + 1);
+                    } else {
+                        self.job.nak(Outcome::DataNak);
                     }
                 }
-                None => job.phase = Phase::Done,
+                None => self.job.phase = Phase::Done,
             },
             Phase::Stop => {
-                let mut val = 0;
-                deliver(bindings::i2c_slave_event_I2C_SLAVE_STOP, &mut val);
-                job.phase = Phase::Done;
+                self.broadcast(bindings::i2c_slave_event_I2C_SLAVE_STOP, 0, true);
+                self.job.phase = Phase::Done;
             }
             Phase::Done => {}
         }
-        job.phase != Phase::Done
+        self.job.phase != Phase::Done
     }
 }
 
@@ -531,7 +645,12 @@ impl Wire {
     }
 
     /// Records `target` as the target of adapter `port`.
+    ///
+    /// The general-call address is no target's own (the I2C core refuses it too).
     pub(crate) fn register_target(&self, port: usize, target: Target) -> Result {
+        if target.addr == GENERAL_CALL {
+            return Err(EINVAL);
+        }
         let mut state = self.state.lock();
         if state
             .targets
@@ -563,15 +682,24 @@ impl Wire {
         Ok(())
     }
 
-    /// Returns the target at 7-bit address `addr` on an adapter other than `port`.
-    fn find_target(&self, port: usize, addr: u16) -> Option<Target> {
+    /// Returns the targets that a message from adapter `port` to 7-bit address `addr` reaches:
+    /// the target at `addr` on another adapter, or for a general-call write every target on
+    /// the other adapters. A read from the general-call address reaches none.
+    fn receivers(&self, port: usize, addr: u16, read: bool) -> Receivers {
         let state = self.state.lock();
-        state
-            .targets
-            .iter()
-            .enumerate()
-            .filter(|&(i, _)| i != port)
-            .find_map(|(_, t)| t.filter(|t| t.addr == addr))
+        let mut out = Receivers::NONE;
+        for (i, (slot, t)) in out.0.iter_mut().zip(state.targets.iter()).enumerate() {
+            if i != port {
+                *slot = t.filter(|t| {
+                    if addr == GENERAL_CALL {
+                        !read
+                    } else {
+                        t.addr == addr
+                    }
+                });
+            }
+        }
+        out
     }
 
     /// Performs a master transfer from adapter `port`; returns the number of messages.
@@ -599,8 +727,8 @@ impl Wire {
         };
         let mut delay = Delta::from_micros(DELAY_US.get().into());
         let mut drop_stop = false;
-        // The target that was addressed without a STOP yet.
-        let mut open: Option<Target> = None;
+        // The targets that were addressed without a STOP yet.
+        let mut open = Receivers::NONE;
         let mut result = Ok(count);
 
         for (i, mut msg) in msgs.enumerate() {
@@ -610,10 +738,11 @@ impl Wire {
                 result = Err(errno(bindings::EOPNOTSUPP));
                 break;
             }
-            let Some(target) = self.find_target(port, msg.addr()) else {
+            let receivers = self.receivers(port, msg.addr(), msg.is_read());
+            if receivers.is_empty() {
                 result = Err(ENXIO);
                 break;
-            };
+            }
             let mut corrupt = None;
             if i == 0 {
                 drop_stop = DROP_STOP_NEXT.take_one();
@@ -621,19 +750,20 @@ impl Wire {
                     corrupt = usize::try_from(CORRUPT_BYTE.replace(-1)).ok();
                 }
             }
-            if let Some(prev) = open.take() {
-                if prev != target {
-                    // Another address is selected: the transfer is over for `prev`.
-                    let _ = self.deliver_stop(prev, interval_ns, delay);
-                    delay = Delta::ZERO;
-                }
+            // Another address is selected: the transfer is over for the targets it does not
+            // reach again.
+            let left = core::mem::replace(&mut open, Receivers::NONE).without(&receivers);
+            if !left.is_empty() {
+                let _ = self.deliver_stop(&left, interval_ns, delay);
+                delay = Delta::ZERO;
             }
 
             let stop = i + 1 == count && !drop_stop;
             let outcome = {
                 let mut state = self.state.lock();
                 let job = &mut state.job;
-                job.target = Some(target);
+                job.set_receivers(&receivers);
+                job.addr = msg.addr();
                 job.phase = Phase::Address;
                 job.read = msg.is_read();
                 job.len = msg.len();
@@ -662,7 +792,7 @@ impl Wire {
                         }
                     }
                     if !stop {
-                        open = Some(target);
+                        open = receivers;
                     }
                 }
                 Ok(Outcome::AddressNak) | Ok(Outcome::Gone) => {
@@ -680,19 +810,22 @@ impl Wire {
             }
         }
 
-        if result.is_err() {
-            if let Some(prev) = open {
-                let _ = self.deliver_stop(prev, interval_ns, delay);
-            }
+        if result.is_err() && !open.is_empty() {
+            let _ = self.deliver_stop(&open, interval_ns, delay);
         }
         result
     }
 
-    /// Delivers a lone `STOP` to `target`.
-    fn deliver_stop(self: Pin<&Self>, target: Target, interval_ns: i64, delay: Delta) -> Result {
+    /// Delivers a lone `STOP` to `targets`.
+    fn deliver_stop(
+        self: Pin<&Self>,
+        targets: &Receivers,
+        interval_ns: i64,
+        delay: Delta,
+    ) -> Result {
         let mut state = self.state.lock();
         let job = &mut state.job;
-        job.target = Some(target);
+        job.set_receivers(targets);
         job.phase = Phase::Stop;
         job.len = 0;
         job.interval_ns = interval_ns;
@@ -749,7 +882,7 @@ impl Wire {
             pr_warn!("delivery timed out after {} ms\n", timeout_ms);
         }
         job.phase = Phase::Done;
-        job.target = None;
+        job.receivers = [None; MAX_ADAPTERS];
         outcome
     }
 }
