@@ -7,34 +7,35 @@ import os
 import struct
 import subprocess
 
+import ipmbabi as abi
 import lib
 from lib import eq, frame, true, with_len
 
 BMC, SAT = lib.BMC, lib.SAT
-INFO_FMT, STATS_FMT = "<IIBBHII5I", "<16Q"
-
-
-def ior(nr, size):
-    return (2 << 30) | (size << 16) | (0xBB << 8) | nr
-
-
-IOC_INFO = ior(0, struct.calcsize(INFO_FMT))
-IOC_STATS = ior(1, struct.calcsize(STATS_FMT))
+ior = abi.ior
+IOC_INFO, IOC_STATS = abi.IOC_INFO, abi.IOC_STATS
+INFO_SIZE, STATS_SIZE = abi.INFO_SIZE, abi.STATS_SIZE
 
 
 def info(fd):
-    return struct.unpack(INFO_FMT, fcntl.ioctl(fd, IOC_INFO, bytes(40)))
+    """struct ipmb_info as a tuple of all its fields, reserved ones included."""
+    return struct.unpack(abi.INFO_FMT, fcntl.ioctl(fd, IOC_INFO, bytes(INFO_SIZE)))
 
 
 def stats(fd):
-    return struct.unpack(STATS_FMT, fcntl.ioctl(fd, IOC_STATS, bytes(128)))
+    return abi.stats(fd)
 
 
 def test_info_describes_the_instance():
-    bmc, sat = lib.two_nodes("max_frame_len=64", "queue_len=17", "tx_retries=2")
+    bmc, sat = lib.two_nodes("max_frame_len=64", "queue_len=17", "tx_retries=2",
+                             "req_timeout_ms=100", "req_retries=2")
     fd = bmc.open()
     try:
-        eq(info(fd), (1, bmc.nr, BMC, 0, 64, 17, 2, 0, 0, 0, 0, 0), "ipmb_info")
+        # abi_version, adapter, own_addr, smbus_block_write, max_frame_len, queue_len,
+        # tx_retries, req_timeout_ms, req_retries, seq_count, seq_expiry_ms, max_clients,
+        # inbox_len, reserved[5]
+        eq(info(fd), (2, bmc.nr, BMC, 0, 64, 17, 2, 100, 2, 64, 5000, 64, 32, 0, 0, 0, 0, 0),
+           "ipmb_info")
     finally:
         os.close(fd)
 
@@ -50,15 +51,18 @@ def test_stats_match_sysfs():
         os.write(fd, with_len(frame(SAT, 0x06, BMC, 2, 0x01)))
         s = stats(fd)
         c = bmc.counters()
-        names = ["rx_frames", "rx_short", "rx_too_long", "rx_bad_cs1", "rx_bad_cs2",
-                 "rx_bad_addr", "rx_overflow", "tx_frames", "tx_errors", "tx_retries",
-                 "tx_invalid"]
-        eq(list(s[:11]), [c[n] for n in names], "STATS counters against sysfs")
-        eq((s[0], s[4], s[7]), (2, 1, 1), "rx_frames, rx_bad_cs2, tx_frames")
-        eq(s[11], 2, "rx_queued")
-        eq(s[12:], (0, 0, 0, 0), "reserved")
+        # Every counter is in sysfs too (the gauges rx_queued and req_inflight may be).
+        gauges = {"rx_queued", "req_inflight"}
+        eq(sorted(set(abi.STATS_FIELDS) - gauges - set(c)), [], "STATS counters not in sysfs")
+        eq(sorted(set(c) - set(abi.STATS_FIELDS)), [], "sysfs counters not in STATS")
+        eq({n: s[n] for n in c if n not in gauges}, {n: c[n] for n in c if n not in gauges},
+           "STATS counters against sysfs")
+        eq((s["rx_frames"], s["rx_bad_cs2"], s["tx_frames"]), (2, 1, 1),
+           "rx_frames, rx_bad_cs2, tx_frames")
+        eq((s["rx_queued"], s["req_inflight"]), (2, 0), "rx_queued, req_inflight")
+        eq(s["reserved"], (0,) * 7, "reserved")
         os.read(fd, 256)
-        eq(stats(fd)[11], 1, "rx_queued after a read")
+        eq(stats(fd)["rx_queued"], 1, "rx_queued after a read")
     finally:
         os.close(fd)
 
@@ -69,11 +73,14 @@ def test_bad_arguments():
     try:
         lib.raises(errno.EFAULT, fcntl.ioctl, fd, IOC_INFO, 8)
         lib.raises(errno.EFAULT, fcntl.ioctl, fd, IOC_STATS, 0)
-        lib.raises(errno.ENOTTY, fcntl.ioctl, fd, ior(0x1F, 40), bytes(40))
-        # The right number with the wrong size is another command: unknown.
+        lib.raises(errno.ENOTTY, fcntl.ioctl, fd, ior(0x1F, INFO_SIZE), bytes(INFO_SIZE))
+        # The right number with the wrong size is another command: unknown. The ABI v1 sizes
+        # (40 and 128 bytes) are unknown too.
         lib.raises(errno.ENOTTY, fcntl.ioctl, fd, ior(0, 32), bytes(32))
+        lib.raises(errno.ENOTTY, fcntl.ioctl, fd, ior(0, 40), bytes(40))
+        lib.raises(errno.ENOTTY, fcntl.ioctl, fd, ior(1, 128), bytes(128))
         lib.raises(errno.ENOTTY, fcntl.ioctl, fd, 0x5401, bytes(64))  # TCGETS
-        eq(info(fd)[0], 1, "INFO still works after bad calls")
+        eq(info(fd)[0], abi.ABI_VERSION, "INFO still works after bad calls")
     finally:
         os.close(fd)
 
@@ -83,7 +90,7 @@ def test_info_after_unbind_is_enodev():
     fd = bmc.open()
     try:
         bmc.delete()
-        lib.raises(errno.ENODEV, fcntl.ioctl, fd, IOC_INFO, bytes(40))
+        lib.raises(errno.ENODEV, fcntl.ioctl, fd, IOC_INFO, bytes(INFO_SIZE))
     finally:
         os.close(fd)
 
@@ -101,5 +108,5 @@ def test_32bit_and_64bit_callers_agree():
     eq(out["ioctl_probe32"], out["ioctl_probe"], "32-bit against 64-bit output")
     got = out["ioctl_probe"]
     eq((got["abi_version"], got["own_addr"], got["rx_frames"], got["rx_queued"]),
-       ("1", str(BMC), "1", "1"), "fields")
+       (str(abi.ABI_VERSION), str(BMC), "1", "1"), "fields")
     eq(got["bad_pointer_errno"], str(errno.EFAULT), "bad pointer errno")
