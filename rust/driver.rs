@@ -42,6 +42,7 @@ use kernel::{
         },
         Arc,
         CondVar,
+        CondVarTimeoutResult,
         Mutex, //
     },
     time::{
@@ -236,8 +237,8 @@ struct State {
     /// The device is unbound: everyone gets `ENODEV`.
     dead: bool,
     own_addr: u8,
-    /// Boxed: 4.5 KiB is too much for a probe stack frame (8 KiB stacks on 32-bit ARM).
-    seqs: KBox<SeqTable>,
+    /// Allocated zeroed in place: 20 KiB would not fit a stack (8 KiB on 32-bit ARM).
+    seqs: KVBox<SeqTable>,
     /// The frames of the requests in flight, for resending.
     requests: SeqFrames,
     /// The responses of synchronous requests, until their callers collect them.
@@ -495,6 +496,11 @@ impl_has_delayed_work! {
     impl HasDelayedWork<Self> for Shared { self.timer }
 }
 
+// SAFETY: All-zero bytes are a valid, empty `SeqTable` (see `rust/seqtab.rs`): its fields are
+// integers, arrays of them, and `#[repr(u8)]` enums whose variant 0 (`State::Free`,
+// `Finish::Answered`) carries no data; the data of other variants is not read in that state.
+unsafe impl pin_init::Zeroable for SeqTable {}
+
 /// Probe-time configuration of an instance.
 struct Config {
     adapter: u32,
@@ -563,7 +569,7 @@ impl Shared {
                 counters: Counters::default(),
                 dead: false,
                 own_addr: cfg.addr,
-                seqs: KBox::new(SeqTable::new(), GFP_KERNEL)?,
+                seqs: KVBox::init(pin_init::zeroed::<SeqTable>(), GFP_KERNEL)?,
                 requests: SeqFrames::new(cfg.max_len)?,
                 responses: SeqFrames::new(cfg.max_len)?,
                 clients,
@@ -834,7 +840,21 @@ impl Shared {
                 if nonblock {
                     return Err(EAGAIN);
                 }
-                if this.seq_free.wait_interruptible(&mut g) {
+                // Every seq is in flight (wait for one to be freed), or quarantined for this
+                // exchange until a known time (wait until then, or for a free seq).
+                let interrupted = match st.seqs.usable_at(&p.key, now) {
+                    None => this.seq_free.wait_interruptible(&mut g),
+                    Some(at) => {
+                        let ms = at.saturating_sub(now).div_ceil(NS_PER_MS);
+                        let jiffies = msecs_to_jiffies(u32::try_from(ms).unwrap_or(u32::MAX));
+                        matches!(
+                            this.seq_free
+                                .wait_interruptible_timeout(&mut g, jiffies.max(1)),
+                            CondVarTimeoutResult::Signal { .. }
+                        )
+                    }
+                };
+                if interrupted {
                     return Err(ERESTARTSYS);
                 }
             }

@@ -9,16 +9,25 @@
 //!
 //! There is one slot per seq. A slot is `Free`, `InFlight` (sent, waiting for a response or its
 //! deadline) or `Done` (a synchronous request's outcome, waiting for its caller to collect it).
-//! Besides its state, every slot remembers the last exchange that used its seq and until when
-//! that seq stays out of use for that exchange: the IPMB seq expiration interval (5 s) for the
-//! same responder, netFn and cmd. The same record tells a late or duplicate response from one
-//! nobody asked for, and keeps seqs that `write()` callers used away from the allocator.
+//! Besides its state, every slot remembers the exchanges that used its seq in the last 5 s (up
+//! to [`RECORDS`] of them), because a seq stays out of use for the same responder, netFn and
+//! cmd for the IPMB seq expiration interval. The records also tell a late or duplicate
+//! response from one nobody asked for, and keep seqs that `write()` callers used away from the
+//! allocator. A seq whose records are all live takes no new exchange until one expires, so
+//! no record is ever dropped early.
+//!
+//! All-zero bytes are a valid, empty table (every slot `Free`, every record empty): the
+//! module allocates it zeroed, in place, instead of building its 20 KiB on the stack.
 
 /// Number of seqs (6 bits).
 pub(crate) const SEQ_COUNT: usize = 64;
 /// How long a seq stays out of use for the same exchange after it finished, in ms.
 pub(crate) const SEQ_EXPIRY_MS: u64 = 5000;
 const SEQ_EXPIRY_NS: u64 = SEQ_EXPIRY_MS * 1_000_000;
+/// Exchanges remembered per seq: each seq serves at most this many distinct exchanges per
+/// 5 s, so the table sustains 64 * 16 / 5 s = 204 requests per second to distinct
+/// exchanges (IPMB at 100 kHz carries about 300 short exchanges per second).
+pub(crate) const RECORDS: usize = 16;
 
 /// Everything that identifies a request's exchange except its seq.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -44,6 +53,7 @@ impl Key {
 
 /// Who waits for a request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
 pub(crate) enum Owner {
     /// A caller blocked in the synchronous request ioctl, on the slot's own wait queue.
     Sync,
@@ -53,6 +63,7 @@ pub(crate) enum Owner {
 
 /// How a request ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
 pub(crate) enum Outcome {
     /// A response of this many bytes arrived (stored by the caller, indexed by seq).
     Response(u8),
@@ -62,8 +73,9 @@ pub(crate) enum Outcome {
 
 /// Why a seq was last used, for telling late and duplicate responses apart.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
 enum Finish {
-    Answered,
+    Answered = 0,
     TimedOut,
     Abandoned,
     /// A request a `write()` caller sent with this seq: its response belongs to `read()`.
@@ -71,8 +83,9 @@ enum Finish {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
 enum State {
-    Free,
+    Free = 0,
     InFlight {
         owner: Owner,
         id: u64,
@@ -86,18 +99,65 @@ enum State {
     },
 }
 
+/// An exchange that used a seq, until when it keeps it (0: an empty record).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Record {
-    key: Key,
     until: u64,
+    key: Key,
     finish: Finish,
+}
+
+impl Record {
+    fn live(&self, now: u64) -> bool {
+        self.until > now
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Slot {
     state: State,
     key: Key,
-    last: Option<Record>,
+    records: [Record; RECORDS],
+}
+
+impl Slot {
+    /// Returns the live record of `key`'s exchange, if any.
+    fn record_of(&self, key: &Key, now: u64) -> Option<&Record> {
+        self.records
+            .iter()
+            .find(|r| r.live(now) && r.key.same_exchange(key))
+    }
+
+    /// When this free seq can take a request of `key`'s exchange: `now` if it can at once.
+    fn usable_at(&self, key: &Key, now: u64) -> u64 {
+        if let Some(r) = self.record_of(key, now) {
+            return r.until;
+        }
+        // Room for the record the request will leave: the earliest record to expire.
+        self.records
+            .iter()
+            .map(|r| if r.live(now) { r.until } else { now })
+            .min()
+            .unwrap_or(now)
+    }
+
+    /// Stores a record for `key`, replacing its exchange's record or an expired one (the
+    /// oldest record if all are live, which `alloc` avoids).
+    fn remember(&mut self, key: Key, until: u64, finish: Finish, now: u64) {
+        let new = Record { until, key, finish };
+        let mut oldest = 0;
+        for i in 0..RECORDS {
+            let r = &self.records[i];
+            if !r.live(now) || r.key.same_exchange(&key) {
+                self.records[i] = new;
+                return;
+            }
+            if r.until < self.records[oldest].until {
+                oldest = i;
+            }
+        }
+        self.records[oldest] = new;
+    }
 }
 
 /// What a received response is.
@@ -157,7 +217,17 @@ impl SeqTable {
                 rq_lun: 0,
                 cmd: 0,
             },
-            last: None,
+            records: [Record {
+                until: 0,
+                key: Key {
+                    rs_sa: 0,
+                    netfn: 0,
+                    rs_lun: 0,
+                    rq_lun: 0,
+                    cmd: 0,
+                },
+                finish: Finish::Answered,
+            }; RECORDS],
         };
         Self {
             slots: [FREE; SEQ_COUNT],
@@ -174,11 +244,8 @@ impl SeqTable {
     }
 
     /// Allocates a seq for a request of exchange `key` and marks it in flight until `now +
-    /// timeout`, with `retries` resends after that. Returns `None` if every seq is in use or
-    /// quarantined for this exchange.
-    ///
-    /// Seqs go round-robin; a seq whose record belongs to another exchange is taken only if
-    /// no seq without a live record is free (taking it forgets that record).
+    /// timeout`, with `retries` resends after that. Returns `None` if no free seq is usable
+    /// for this exchange now (see [`SeqTable::usable_at`]). Seqs go round-robin.
     pub(crate) fn alloc(
         &mut self,
         key: Key,
@@ -195,19 +262,9 @@ impl SeqTable {
                 idx -= SEQ_COUNT;
             }
             let slot = &self.slots[idx];
-            if slot.state != State::Free {
-                continue;
-            }
-            match slot.last {
-                Some(r) if r.until > now => {
-                    if !r.key.same_exchange(&key) && fallback.is_none() {
-                        fallback = Some(idx);
-                    }
-                }
-                _ => {
-                    fallback = Some(idx);
-                    break;
-                }
+            if slot.state == State::Free && slot.usable_at(&key, now) <= now {
+                fallback = Some(idx);
+                break;
             }
         }
         let idx = fallback?;
@@ -230,12 +287,18 @@ impl SeqTable {
     fn finish(&mut self, seq: u8, now: u64, finish: Finish) {
         if let Some(slot) = self.slot_mut(seq) {
             slot.state = State::Free;
-            slot.last = Some(Record {
-                key: slot.key,
-                until: now.saturating_add(SEQ_EXPIRY_NS),
-                finish,
-            });
+            slot.remember(slot.key, now.saturating_add(SEQ_EXPIRY_NS), finish, now);
         }
+    }
+
+    /// Returns when a free seq becomes usable for `key`'s exchange, or `None` if every seq
+    /// is in use (a seq must be freed first).
+    pub(crate) fn usable_at(&self, key: &Key, now: u64) -> Option<u64> {
+        self.slots
+            .iter()
+            .filter(|s| s.state == State::Free)
+            .map(|s| s.usable_at(key, now))
+            .min()
     }
 
     /// Classifies a response to exchange `key` with `seq` that arrived at `now`; `len` is its
@@ -260,13 +323,13 @@ impl SeqTable {
             State::Done { .. } if slot.key == key => return Match::Duplicate,
             _ => {}
         }
-        match slot.last {
-            Some(r) if r.key == key && r.until > now => match r.finish {
+        match slot.records.iter().find(|r| r.live(now) && r.key == key) {
+            Some(r) => match r.finish {
                 Finish::Answered => Match::Duplicate,
                 Finish::TimedOut | Finish::Abandoned => Match::Late,
                 Finish::External => Match::Unmatched,
             },
-            _ => Match::Unmatched,
+            None => Match::Unmatched,
         }
     }
 
@@ -381,11 +444,12 @@ impl SeqTable {
         if slot.state != State::Free && slot.key == key {
             return false;
         }
-        slot.last = Some(Record {
+        slot.remember(
             key,
-            until: now.saturating_add(SEQ_EXPIRY_NS),
-            finish: Finish::External,
-        });
+            now.saturating_add(SEQ_EXPIRY_NS),
+            Finish::External,
+            now,
+        );
         true
     }
 
@@ -411,6 +475,31 @@ impl SeqTable {
 mod tests {
     use super::*;
 
+    /// A table on the heap: its 20 KiB do not belong on a kernel stack.
+    #[cfg(CONFIG_KUNIT)]
+    fn heap_table() -> Option<::kernel::alloc::KVBox<SeqTable>> {
+        use ::kernel::alloc::flags::GFP_KERNEL;
+        use ::kernel::init::InPlaceInit;
+        ::kernel::alloc::KVBox::init(::pin_init::zeroed::<SeqTable>(), GFP_KERNEL).ok()
+    }
+
+    #[cfg(not(CONFIG_KUNIT))]
+    fn heap_table() -> Option<std::boxed::Box<SeqTable>> {
+        Some(std::boxed::Box::new(SeqTable::new()))
+    }
+
+    /// An empty table, or the end of the test (counted as a failure) without memory.
+    macro_rules! table {
+        () => {{
+            let t = heap_table();
+            assert!(t.is_some());
+            match t {
+                Some(t) => t,
+                None => return,
+            }
+        }};
+    }
+
     const MS: u64 = 1_000_000;
     const K: Key = Key {
         rs_sa: 0x72,
@@ -426,7 +515,7 @@ mod tests {
 
     #[test]
     fn seqs_are_distinct_and_round_robin() {
-        let mut t = SeqTable::new();
+        let mut t = table!();
         let a = t.alloc(K, Owner::Sync, 1, 0, 250 * MS, 0);
         let b = t.alloc(other_cmd(2), Owner::Sync, 2, 0, 250 * MS, 0);
         assert_eq!((a, b), (Some(0), Some(1)));
@@ -435,7 +524,7 @@ mod tests {
 
     #[test]
     fn at_most_64_in_flight() {
-        let mut t = SeqTable::new();
+        let mut t = table!();
         for i in 0..64u64 {
             assert!(t
                 .alloc(other_cmd(i as u8), Owner::Sync, i, 0, MS, 0)
@@ -446,7 +535,7 @@ mod tests {
 
     #[test]
     fn response_matches_full_key_and_seq() {
-        let mut t = SeqTable::new();
+        let mut t = table!();
         let seq = t.alloc(K, Owner::Sync, 7, 0, MS, 0).unwrap_or(99);
         // Wrong LUN, wrong cmd, wrong responder, wrong seq: not ours.
         assert_eq!(
@@ -474,7 +563,7 @@ mod tests {
 
     #[test]
     fn quarantine_keeps_seq_from_same_exchange_for_5s() {
-        let mut t = SeqTable::new();
+        let mut t = table!();
         let first = t.alloc(K, Owner::Async(0), 1, 0, MS, 0);
         assert_eq!(first, Some(0));
         assert!(matches!(t.on_response(K, 0, 8, MS), Match::Matched { .. }));
@@ -499,7 +588,7 @@ mod tests {
 
     #[test]
     fn retries_then_timeout() {
-        let mut t = SeqTable::new();
+        let mut t = table!();
         let seq = t.alloc(K, Owner::Sync, 5, 0, 250 * MS, 2).unwrap_or(99);
         assert_eq!(t.next_deadline(), Some(250 * MS));
         assert_eq!(t.expire(249 * MS), None);
@@ -529,7 +618,7 @@ mod tests {
 
     #[test]
     fn async_timeout_frees_slot() {
-        let mut t = SeqTable::new();
+        let mut t = table!();
         let seq = t.alloc(K, Owner::Async(3), 8, 0, MS, 0).unwrap_or(99);
         assert_eq!(
             t.expire(MS),
@@ -546,7 +635,7 @@ mod tests {
 
     #[test]
     fn abandoned_requests_make_late_responses() {
-        let mut t = SeqTable::new();
+        let mut t = table!();
         let a = t.alloc(K, Owner::Async(1), 1, 0, MS, 0).unwrap_or(99);
         let b = t
             .alloc(other_cmd(2), Owner::Async(1), 2, 0, MS, 0)
@@ -569,7 +658,7 @@ mod tests {
 
     #[test]
     fn external_seqs_avoided_and_left_to_read() {
-        let mut t = SeqTable::new();
+        let mut t = table!();
         assert!(t.note_external(K, 0, 0));
         assert_eq!(t.on_response(K, 0, 8, 0), Match::Unmatched);
         // The allocator skips seq 0 for this exchange only.
@@ -582,7 +671,7 @@ mod tests {
 
     #[test]
     fn send_failure_completes() {
-        let mut t = SeqTable::new();
+        let mut t = table!();
         let s = t.alloc(K, Owner::Sync, 1, 0, MS, 3).unwrap_or(99);
         assert_eq!(
             t.complete(s, Outcome::Synthesized(0x82), 0),
@@ -592,5 +681,70 @@ mod tests {
         assert_eq!(t.next_deadline(), None);
         assert_eq!(t.take(s, 0), Some(Outcome::Synthesized(0x82)));
         assert_eq!(t.take(s, 0), None);
+    }
+
+    #[test]
+    fn quarantine_survives_other_exchanges_on_the_seq() {
+        let mut t = table!();
+        for i in 0..64u64 {
+            assert_eq!(t.alloc(K, Owner::Async(0), i, 0, MS, 0), Some(i as u8));
+            assert!(matches!(
+                t.on_response(K, i as u8, 8, 0),
+                Match::Matched { .. }
+            ));
+        }
+        // Another exchange takes seq 0 and finishes; K's record on seq 0 must survive.
+        assert_eq!(t.alloc(other_cmd(2), Owner::Sync, 100, MS, MS, 0), Some(0));
+        assert_eq!(t.take(0, MS), None);
+        t.abandon(0, 2 * MS);
+        assert_eq!(t.alloc(K, Owner::Sync, 101, 3 * MS, MS, 0), None);
+        // A late response for K on seq 0 is still recognised.
+        assert_eq!(t.on_response(K, 0, 8, 3 * MS), Match::Duplicate);
+        assert_eq!(t.on_response(other_cmd(2), 0, 8, 3 * MS), Match::Late);
+    }
+
+    #[test]
+    fn usable_at_tells_when_to_retry() {
+        let mut t = table!();
+        for i in 0..64u64 {
+            assert_eq!(t.alloc(K, Owner::Async(0), i, i * MS, MS, 0), Some(i as u8));
+            assert!(matches!(
+                t.on_response(K, i as u8, 8, i * MS),
+                Match::Matched { .. }
+            ));
+        }
+        // Seq 0 finished at 0 ms: usable for K again 5 s later.
+        assert_eq!(t.usable_at(&K, 100 * MS), Some(5000 * MS));
+        assert_eq!(t.usable_at(&other_cmd(3), 100 * MS), Some(100 * MS));
+        assert_eq!(t.alloc(K, Owner::Sync, 1, 5000 * MS, MS, 0), Some(0));
+        // With every seq in flight there is no time to give: a seq must be freed.
+        let mut full = table!();
+        for i in 0..64u64 {
+            assert!(full
+                .alloc(other_cmd(i as u8), Owner::Sync, i, 0, MS, 0)
+                .is_some());
+        }
+        assert_eq!(full.usable_at(&K, 0), None);
+    }
+
+    #[test]
+    fn a_seq_serves_at_most_records_exchanges_per_interval() {
+        let mut t = table!();
+        // Use every seq for RECORDS distinct exchanges within 5 s.
+        for round in 0..RECORDS as u64 {
+            for i in 0..64u64 {
+                let seq = t.alloc(other_cmd(round as u8), Owner::Async(0), i, round, MS, 0);
+                assert_eq!(seq, Some(i as u8));
+                t.abandon(i as u8, round);
+            }
+        }
+        // A new exchange must wait for the oldest records to expire.
+        assert_eq!(t.alloc(other_cmd(200), Owner::Sync, 1, 100, MS, 0), None);
+        assert_eq!(t.usable_at(&other_cmd(200), 100), Some(SEQ_EXPIRY_NS));
+        assert!(t
+            .alloc(other_cmd(200), Owner::Sync, 1, SEQ_EXPIRY_NS, MS, 0)
+            .is_some());
+        // Every exchange of the first round is still remembered until then.
+        assert_eq!(t.on_response(other_cmd(1), 5, 8, 100), Match::Late);
     }
 }

@@ -95,18 +95,44 @@ def test_info_after_unbind_is_enodev():
         os.close(fd)
 
 
+def _probe(name, *args):
+    prog = os.path.join(lib.REPO, "build", "uapi", name)
+    true(os.path.exists(prog), f"{prog} not built (make uapi-probes)")
+    r = subprocess.run([prog, *args], capture_output=True, text=True, timeout=60)
+    eq(r.returncode, 0, f"{name}: {r.stderr.strip()}")
+    return dict(line.split(" ", 1) for line in r.stdout.splitlines())
+
+
 def test_32bit_and_64bit_callers_agree():
     bmc, sat = lib.two_nodes()
     lib.send_raw(sat.nr, frame(BMC, 0x07, SAT, 1, 0x01, b"\x00"))
-    out = {}
-    for name in ("ioctl_probe", "ioctl_probe32"):
-        prog = os.path.join(lib.REPO, "build", "uapi", name)
-        true(os.path.exists(prog), f"{prog} not built (make uapi-probes)")
-        r = subprocess.run([prog, bmc.dev], capture_output=True, text=True)
-        eq(r.returncode, 0, f"{name}: {r.stderr.strip()}")
-        out[name] = dict(line.split() for line in r.stdout.splitlines())
+    out = {name: _probe(name, bmc.dev) for name in ("ioctl_probe", "ioctl_probe32")}
     eq(out["ioctl_probe32"], out["ioctl_probe"], "32-bit against 64-bit output")
     got = out["ioctl_probe"]
     eq((got["abi_version"], got["own_addr"], got["rx_frames"], got["rx_queued"]),
        (str(abi.ABI_VERSION), str(BMC), "1", "1"), "fields")
     eq(got["bad_pointer_errno"], str(errno.EFAULT), "bad pointer errno")
+
+
+def test_32bit_requests_and_async_receive():
+    """REQUEST, SUBMIT and RECEIVE (struct ipmb_msg in and out) from -m32 and 64-bit."""
+    bmc, sat = lib.two_nodes()
+    resp = subprocess.Popen([os.path.join(lib.REPO, "samples", "ipmb-responder"), sat.dev],
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        eq(resp.stdout.readline().strip(), "ready", "responder started")
+        out = {name: _probe(name, bmc.dev, f"0x{SAT:02x}")
+               for name in ("ioctl_probe", "ioctl_probe32")}
+    finally:
+        resp.terminate()
+        resp.wait(timeout=10)
+    keys = ("request", "receive", "receive_id_matches")
+    got = {n: {k: o.get(k) for k in keys} for n, o in out.items()}
+    eq(got["ioctl_probe32"], got["ioctl_probe"], "32-bit against 64-bit answers")
+    eq(got["ioctl_probe"]["receive_id_matches"], "1", "RECEIVE returns SUBMIT's id")
+    for k in ("request", "receive"):
+        fields = got["ioctl_probe"][k].split()
+        # kind 1 (response), flags 0 (a real response), addr 0x72, netfn 6, cc 0.
+        eq(fields[:4] + fields[6:8] + fields[14:16], ["kind", "1", "flags", "0", "netfn", "6",
+                                                     "cc", "0"], f"{k} fields")
+        eq(fields[5], str(SAT), f"{k} responder address")
