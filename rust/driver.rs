@@ -860,20 +860,26 @@ impl Shared {
             }
         };
         if this.send(p.bytes(), p.broadcast).is_err() {
-            let mut wake = Wake::default();
-            {
-                let mut g = this.rx.lock();
-                let now = this.now();
-                let st = &mut g.st;
-                let cc = uapi::CC_BUS_ERROR;
-                if let Some(done) = st.seqs.complete(seq, Outcome::Synthesized(cc), now) {
-                    st.counters.req_bus_errors += 1;
-                    st.complete_synthesized(done, seq, cc, &mut wake);
-                }
-            }
-            this.wake(wake);
+            this.send_failed(seq);
         }
         Ok((seq, id))
+    }
+
+    /// Completes the request on `seq` with `IPMB_CC_BUS_ERROR`: it could not be sent (NAK or
+    /// bus error after the retries), so no response can come.
+    fn send_failed(&self, seq: u8) {
+        let mut wake = Wake::default();
+        {
+            let mut g = self.rx.lock();
+            let now = self.now();
+            let st = &mut g.st;
+            let cc = uapi::CC_BUS_ERROR;
+            if let Some(done) = st.seqs.complete(seq, Outcome::Synthesized(cc), now) {
+                st.counters.req_bus_errors += 1;
+                st.complete_synthesized(done, seq, cc, &mut wake);
+            }
+        }
+        self.wake(wake);
     }
 
     /// The synchronous request ioctl: sends `m` and waits for its outcome, written back to
@@ -993,18 +999,7 @@ impl WorkItem for Shared {
             };
             // A broadcast is never resent, so this is a plain send.
             if this.send(&frame[..len], false).is_err() {
-                let mut wake = Wake::default();
-                {
-                    let mut g = this.rx.lock();
-                    let now = this.now();
-                    let st = &mut g.st;
-                    let cc = uapi::CC_BUS_ERROR;
-                    if let Some(done) = st.seqs.complete(seq, Outcome::Synthesized(cc), now) {
-                        st.counters.req_bus_errors += 1;
-                        st.complete_synthesized(done, seq, cc, &mut wake);
-                    }
-                }
-                this.wake(wake);
+                this.send_failed(seq);
             }
         }
     }

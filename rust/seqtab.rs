@@ -208,24 +208,19 @@ impl Default for SeqTable {
 impl SeqTable {
     /// Creates a table with every seq free.
     pub(crate) const fn new() -> Self {
+        const NONE: Key = Key {
+            rs_sa: 0,
+            netfn: 0,
+            rs_lun: 0,
+            rq_lun: 0,
+            cmd: 0,
+        };
         const FREE: Slot = Slot {
             state: State::Free,
-            key: Key {
-                rs_sa: 0,
-                netfn: 0,
-                rs_lun: 0,
-                rq_lun: 0,
-                cmd: 0,
-            },
+            key: NONE,
             records: [Record {
                 until: 0,
-                key: Key {
-                    rs_sa: 0,
-                    netfn: 0,
-                    rs_lun: 0,
-                    rq_lun: 0,
-                    cmd: 0,
-                },
+                key: NONE,
                 finish: Finish::Answered,
             }; RECORDS],
         };
