@@ -6,6 +6,7 @@
 #   make KDIR=/path/to/kernel/build    build against your own Rust-enabled kernel tree
 #   make check            all tests: host, module build (clippy, rustfmt), QEMU (KUnit + e2e)
 #   make demo             boot QEMU and show two IPMB nodes talking
+#   make samples          samples/ipmb-raw and samples/ipmb-responder
 #   make bench            ipmb.ko against the C driver, same boot: throughput and latency ratios
 #   make clippy           build ipmb.ko and the test bus with clippy, warnings are errors
 #   make vbus             build the virtual I2C bus module the tests use
@@ -29,8 +30,8 @@ VBUS := M=$(CURDIR)/tests/vbus $(KMAKE)
 UAPI_PROBES := build/uapi/ioctl_probe build/uapi/ioctl_probe32
 UAPI_CFLAGS := -Wall -Wextra -Werror -Iinclude/uapi
 
-.PHONY: all modules vbus uapi-probes clean modules_install clippy rustfmt rustfmtcheck setup host-test \
-	check demo bench
+.PHONY: all modules vbus uapi-probes samples clean modules_install clippy rustfmt rustfmtcheck \
+	setup host-test check demo bench
 
 all: modules
 
@@ -56,6 +57,7 @@ build/uapi/ioctl_probe32: tests/uapi/ioctl_probe.c include/uapi/linux/ipmb.h
 clean:
 	@$(KMAKE) clean
 	@$(VBUS) clean
+	@$(MAKE) --no-print-directory -C samples clean
 	rm -rf build tests/host/target
 
 modules_install:
@@ -87,6 +89,11 @@ check:
 demo:
 	@scripts/demo.sh
 
-# ipmb.ko against ipmb_dev_int.ko in the same boot: prints ratios, asserts nothing.
-bench: modules vbus
+# The userspace programs on the uapi header (samples/ipmb-raw, samples/ipmb-responder).
+samples:
+	@$(MAKE) --no-print-directory -C samples
+
+# ipmb.ko against ipmb_dev_int.ko in the same boot, and kernel against userspace request
+# matching: prints ratios, asserts nothing.
+bench: modules vbus samples
 	@python3 tests/qemu/run.py --mode bench
