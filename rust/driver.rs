@@ -1113,8 +1113,12 @@ impl OpenFile {
         if let Err(e) = out.write(&IoctlOut(m)) {
             // Not delivered: put it back at the head for the next call.
             let mut g = shared.rx.lock();
-            if let Some(inbox) = g.st.inbox(c) {
-                let _ = inbox.ring.push_front(&rec[..n]);
+            let kept =
+                g.st.inbox(c)
+                    .is_some_and(|inbox| inbox.ring.push_front(&rec[..n]).is_ok());
+            if !kept {
+                // A routed request took the place meanwhile: count the loss.
+                g.st.counters.rx_route_overflow += 1;
             }
             return Err(e);
         }
@@ -1737,6 +1741,86 @@ mod tests {
         let (f, n) = response(1)?;
         assert!(s.send(&f[..n], false) == Err(ENODEV));
         assert_eq!(s.rx.lock().st.counters.tx_frames, 0);
+        Ok(())
+    }
+
+    const APP_GET_DEVICE_ID: Key = Key {
+        rs_sa: 0x72,
+        netfn: 0x06,
+        rs_lun: 0,
+        rq_lun: 0,
+        cmd: 1,
+    };
+
+    /// A request from 0x72 to us for NetFn App, `cmd`.
+    fn request_to_us(cmd: u8) -> Result<([u8; 7], usize)> {
+        let hdr = Header {
+            dest: OWN,
+            netfn: 0x06,
+            dest_lun: 0,
+            src: 0x72,
+            seq: 5,
+            src_lun: 0,
+            cmd,
+        };
+        let mut f = [0u8; 7];
+        let n = build(&mut f, frame::SPEC_MAX_LEN, &hdr, &[]).map_err(|_| EINVAL)?;
+        Ok((f, n))
+    }
+
+    #[test]
+    fn response_goes_to_its_request_not_read() -> Result {
+        let s = shared(4)?;
+        let seq = {
+            let mut g = s.rx.lock();
+            let now = s.now();
+            g.st.seqs
+                .alloc(APP_GET_DEVICE_ID, Owner::Sync, 1, now, 1_000_000_000, 0)
+        };
+        assert_eq!(seq, Some(0));
+        let (f, n) = response(0)?;
+        deliver(&s, &f[..n])?;
+        // A second copy is a duplicate, and a response for another seq nobody's.
+        deliver(&s, &f[..n])?;
+        deliver(&s, &response(9)?.0)?;
+        let mut g = s.rx.lock();
+        let c = g.st.counters;
+        assert_eq!((c.rsp_matched, c.rsp_duplicate, c.rx_frames), (1, 1, 2));
+        assert_eq!(g.st.responses.get(0), &f[..n]);
+        let now = s.now();
+        assert_eq!(g.st.seqs.take(0, now), Some(Outcome::Response(n as u8)));
+        assert_eq!(g.st.ring.len(), 1);
+        Ok(())
+    }
+
+    #[test]
+    fn registered_request_goes_to_its_inbox() -> Result {
+        let s = shared(4)?;
+        let inbox = Inbox::new(frame::SPEC_MAX_LEN)?;
+        {
+            let mut g = s.rx.lock();
+            if let Some(place) = g.st.clients.get_mut(3) {
+                *place = Some(inbox);
+            }
+            if let Some(r) = g.st.routes.get_mut(route_index(0x06, 0x01)) {
+                *r = 4;
+            }
+        }
+        deliver(&s, &request_to_us(0x01)?.0)?;
+        deliver(&s, &request_to_us(0x02)?.0)?;
+        let mut g = s.rx.lock();
+        let c = g.st.counters;
+        assert_eq!((c.rx_routed, c.rx_frames), (1, 2));
+        assert_eq!(g.st.ring.len(), 1);
+        let mut rec = [0u8; MAX_LEN_LIMIT + REC_HDR];
+        let n = g.st.inbox(3).and_then(|i| i.ring.pop_into(&mut rec));
+        assert_eq!(n, Some(REC_HDR + 7));
+        assert_eq!(rec[0], uapi::KIND_REQUEST);
+        assert_eq!(rec[REC_HDR + frame::CMD], 0x01);
+        // Freed outside the lock, as a closing file does.
+        let inbox = g.st.clients.get_mut(3).and_then(Option::take);
+        drop(g);
+        drop(inbox);
         Ok(())
     }
 }
