@@ -1077,3 +1077,49 @@ def test_broadcast_get_device_id():
         eq(sat.counters()["rx_broadcast"], 2, "satellite rx_broadcast after one for 0x74")
     finally:
         closing(fb, fr, fl)
+
+
+def _frames(fd):
+    """Every frame read() has now, without waiting."""
+    out = []
+    while True:
+        try:
+            out.append(os.read(fd, 256))
+        except BlockingIOError:
+            return out
+
+
+def test_write_and_kernel_requests_share_seqs():
+    """A request sent with write() keeps its seq away from the kernel's requests to the same
+    exchange (and its response goes to read()); a write() that collides with a kernel
+    request in flight (same exchange and seq) is refused with EBUSY, not sent."""
+    bmc, sat = lib.two_nodes()
+    fd = bmc.open(os.O_RDWR | os.O_NONBLOCK)
+    sfd = sat.open(os.O_RDWR | os.O_NONBLOCK)
+    try:
+        # The kernel's request in flight (nobody answers it).
+        _, seq = abi.submit(fd, SAT, APP, 0x22, timeout_ms=5000, retries=0)
+        read_wait(sfd)
+        lib.raises(errno.EBUSY, os.write, fd, with_len(frame(SAT, APP, BMC, seq, 0x22)))
+        eq(_frames(sfd), [], "nothing sent for the refused write()")
+        # Another seq, or another cmd with the same seq, is fine.
+        ext = (seq + 5) % 64
+        os.write(fd, with_len(frame(SAT, APP, BMC, ext, 0x22)))
+        os.write(fd, with_len(frame(SAT, APP, BMC, ext, 0x23)))
+        eq(len(_frames(sfd)), 2, "the two other writes were sent")
+        # The kernel's requests for cmd 0x23 go round the seqs and skip the one write() used.
+        seqs = [abi.submit(fd, SAT, APP, 0x23, timeout_ms=5000, retries=0)[1]
+                for _ in range(30)]
+        eq(len(set(seqs)), 30, "distinct seqs")
+        true(ext not in seqs and seq not in seqs,
+             f"kernel seqs for cmd 0x23 {seqs} avoid {ext} (write()) and {seq} (in flight)")
+        true(any(s > ext for s in seqs) or ext > 60, f"the seqs {seqs} went past {ext}")
+        # The answer to the write() request reaches read(), not the kernel's requester.
+        _frames(sfd)
+        req = parse(with_len(frame(SAT, APP, BMC, ext, 0x23)))
+        os.write(sfd, with_len(answer(req, b"\x00\x99")))
+        got = parse(read_wait(fd))
+        eq((got["seq"], got["cmd"], bytes(got["data"])), (ext, 0x23, b"\x00\x99"),
+           "response to the write() request in read()")
+    finally:
+        closing(fd, sfd)
