@@ -636,7 +636,6 @@ impl Shared {
 
     /// Handles one target event (interrupt context); see [`target::Target::event`].
     fn rx_event(&self, ev: Event) -> Result<u8> {
-        let now = self.now();
         let mut wake = Wake::default();
         let ret = {
             let mut guard = self.rx.lock();
@@ -647,7 +646,8 @@ impl Shared {
                 Action::Nak => Err(EINVAL),
                 Action::ReadByte(b) => Ok(b),
                 Action::Frame(f) => {
-                    st.dispatch(f, 0, now, &mut wake);
+                    // The clock is read once per frame, not per byte.
+                    st.dispatch(f, 0, self.now(), &mut wake);
                     Ok(READ_FILL)
                 }
                 Action::Broadcast(f) => {
@@ -655,7 +655,7 @@ impl Shared {
                     // are not ours to take or count.
                     if f[frame::DEST_SA] == st.own_addr {
                         st.counters.rx_broadcast += 1;
-                        st.dispatch(f, uapi::MSG_BROADCAST, now, &mut wake);
+                        st.dispatch(f, uapi::MSG_BROADCAST, self.now(), &mut wake);
                     }
                     Ok(READ_FILL)
                 }
