@@ -27,19 +27,11 @@ use kernel::{
         c_int,
         c_void, //
     },
-    fs::{
-        file::flags::O_NONBLOCK,
-        File, //
-    },
-    i2c, impl_has_delayed_work, ioctl, new_condvar, new_delayed_work, new_mutex, new_poll_condvar,
-    of,
+    i2c, impl_has_delayed_work, new_condvar, new_delayed_work, new_mutex, new_poll_condvar, of,
     prelude::*,
     str::CStr,
     sync::{
-        poll::{
-            PollCondVar,
-            PollTable, //
-        },
+        poll::PollCondVar,
         Arc,
         CondVar,
         CondVarTimeoutResult,
@@ -51,16 +43,6 @@ use kernel::{
         Delta,
         Instant,
         Monotonic, //
-    },
-    transmute::{
-        AsBytes,
-        FromBytes, //
-    },
-    uaccess::{
-        UserPtr,
-        UserSlice,
-        UserSliceReader,
-        UserSliceWriter, //
     },
     workqueue::{
         self,
@@ -111,22 +93,15 @@ pub(crate) const MAX_CLIENTS: usize = 64;
 /// Messages an inbox holds.
 pub(crate) const INBOX_LEN: usize = 32;
 /// Inbox record header: kind, flags, then the id (8 bytes, little endian).
-const REC_HDR: usize = 10;
+pub(crate) const REC_HDR: usize = 10;
 /// Registrable (netFn, cmd) pairs: 32 request netFns times 256 commands.
 const ROUTES: usize = 32 * 256;
 /// Longest wait of the timeout work while requests are in flight (its resolution), in ms.
 const TICK_MS: u64 = 20;
 const NS_PER_MS: u64 = 1_000_000;
 
-const EPOLLIN: u32 = 0x0001;
-const EPOLLPRI: u32 = 0x0002;
-const EPOLLOUT: u32 = 0x0004;
-const EPOLLERR: u32 = 0x0008;
-const EPOLLHUP: u32 = 0x0010;
-const EPOLLRDNORM: u32 = 0x0040;
-
 /// Preallocated byte storage, allocated once (at probe or open).
-struct Storage(KVVec<u8>);
+pub(crate) struct Storage(KVVec<u8>);
 
 impl Storage {
     fn new(len: usize) -> Result<Self> {
@@ -184,13 +159,13 @@ impl SeqFrames {
 ///
 /// Records are `[kind, flags, id (8 bytes LE), frame...]`. `outstanding` inbox places are
 /// reserved for the file's asynchronous requests in flight, so their completions always fit.
-struct Inbox {
-    ring: FrameRing<Storage>,
-    outstanding: usize,
+pub(crate) struct Inbox {
+    pub(crate) ring: FrameRing<Storage>,
+    pub(crate) outstanding: usize,
 }
 
 impl Inbox {
-    fn new(max_len: usize) -> Result<KBox<Self>> {
+    pub(crate) fn new(max_len: usize) -> Result<KBox<Self>> {
         let slot = max_len + REC_HDR;
         let storage = Storage::new(FrameRing::<Storage>::storage_len(INBOX_LEN, slot))?;
         let ring = FrameRing::new(storage, INBOX_LEN, slot).ok_or(EINVAL)?;
@@ -204,7 +179,7 @@ impl Inbox {
     }
 
     /// Room for a message that has no reservation.
-    fn has_room(&self) -> bool {
+    pub(crate) fn has_room(&self) -> bool {
         self.ring.len() + self.outstanding < self.ring.capacity()
     }
 
@@ -223,50 +198,50 @@ impl Inbox {
 
 /// What to wake once `rx` is released.
 #[derive(Default)]
-struct Wake {
-    read: bool,
-    seq: Option<u8>,
-    client: Option<usize>,
-    seq_free: bool,
+pub(crate) struct Wake {
+    pub(crate) read: bool,
+    pub(crate) seq: Option<u8>,
+    pub(crate) client: Option<usize>,
+    pub(crate) seq_free: bool,
 }
 
 /// Everything the receive path and the requester share, under `Shared::rx`.
-struct State {
-    ring: FrameRing<Storage>,
-    counters: Counters,
+pub(crate) struct State {
+    pub(crate) ring: FrameRing<Storage>,
+    pub(crate) counters: Counters,
     /// The device is unbound: everyone gets `ENODEV`.
-    dead: bool,
-    own_addr: u8,
+    pub(crate) dead: bool,
+    pub(crate) own_addr: u8,
     /// Allocated zeroed in place: 20 KiB would not fit a stack (8 KiB on 32-bit ARM).
-    seqs: KVBox<SeqTable>,
+    pub(crate) seqs: KVBox<SeqTable>,
     /// The frames of the requests in flight, for resending.
     requests: SeqFrames,
     /// The responses of synchronous requests, until their callers collect them.
     responses: SeqFrames,
     /// Per client (file with an inbox): its inbox, or `None` if the place is free.
-    clients: KVec<Option<KBox<Inbox>>>,
+    pub(crate) clients: KVec<Option<KBox<Inbox>>>,
     /// Per (netFn / 2, cmd): the registered client's index + 1, or 0.
-    routes: KVVec<u8>,
-    next_id: u64,
+    pub(crate) routes: KVVec<u8>,
+    pub(crate) next_id: u64,
 }
 
 /// The state under the receive lock: the assembler apart, so a frame it returns can be
 /// dispatched into the rest.
-struct Locked {
-    asm: Assembler<MAX_LEN_LIMIT>,
-    st: State,
+pub(crate) struct Locked {
+    pub(crate) asm: Assembler<MAX_LEN_LIMIT>,
+    pub(crate) st: State,
 }
 
-fn route_index(netfn: u8, cmd: u8) -> usize {
+pub(crate) fn route_index(netfn: u8, cmd: u8) -> usize {
     usize::from(netfn >> 1) * 256 + usize::from(cmd)
 }
 
 impl State {
-    fn inbox(&mut self, client: usize) -> Option<&mut Inbox> {
+    pub(crate) fn inbox(&mut self, client: usize) -> Option<&mut Inbox> {
         self.clients.get_mut(client)?.as_deref_mut()
     }
 
-    fn route(&self, netfn: u8, cmd: u8) -> Option<usize> {
+    pub(crate) fn route(&self, netfn: u8, cmd: u8) -> Option<usize> {
         match self.routes.get(route_index(netfn, cmd)) {
             Some(&c) if c != 0 => Some(usize::from(c) - 1),
             _ => None,
@@ -358,7 +333,7 @@ impl State {
 
     /// Delivers a request's synthesized completion code: a synchronous caller collects it
     /// from its slot, an asynchronous one gets a response made up from the request.
-    fn complete_synthesized(
+    pub(crate) fn complete_synthesized(
         &mut self,
         (owner, id, key): (Owner, u64, Key),
         seq: u8,
@@ -467,29 +442,29 @@ struct TxState {
 #[pin_data]
 pub(crate) struct Shared {
     #[pin]
-    rx: IrqSpinLock<Locked>,
+    pub(crate) rx: IrqSpinLock<Locked>,
     /// `read()` and `poll()` for the read queue.
     #[pin]
-    wait: PollCondVar,
+    pub(crate) wait: PollCondVar,
     /// Per seq: the synchronous caller waiting for its request's outcome.
     #[pin]
     seq_wait: [CondVar; SEQ_COUNT],
     /// Callers waiting for a seq to become free.
     #[pin]
-    seq_free: CondVar,
+    pub(crate) seq_free: CondVar,
     /// Per client: `IPMB_IOC_RECEIVE` and `poll()` for its inbox.
     #[pin]
-    client_wait: [PollCondVar; MAX_CLIENTS],
+    pub(crate) client_wait: [PollCondVar; MAX_CLIENTS],
     #[pin]
     tx: Mutex<TxState>,
     /// Response timeouts and resends.
     #[pin]
     timer: DelayedWork<Shared>,
     epoch: Instant<Monotonic>,
-    max_len: usize,
+    pub(crate) max_len: usize,
     retries: u32,
     smbus: bool,
-    info: uapi::Info,
+    pub(crate) info: uapi::Info,
 }
 
 impl_has_delayed_work! {
@@ -514,7 +489,7 @@ struct Config {
 }
 
 /// A request checked and built, with seq 0 until one is allocated.
-struct Prepared {
+pub(crate) struct Prepared {
     frame: [u8; MAX_LEN_LIMIT],
     len: usize,
     key: Key,
@@ -615,11 +590,11 @@ impl Shared {
     }
 
     /// Nanoseconds since the instance was created (monotonic; callable in any context).
-    fn now(&self) -> u64 {
+    pub(crate) fn now(&self) -> u64 {
         u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(0)
     }
 
-    fn wake(&self, w: Wake) {
+    pub(crate) fn wake(&self, w: Wake) {
         if w.read {
             self.wait.notify_all();
         }
@@ -676,7 +651,7 @@ impl Shared {
 
     /// Sends one frame (destination address first), retrying NAKs and arbitration losses; a
     /// broadcast goes once, whole, to the general-call address.
-    fn send(&self, frame: &[u8], broadcast: bool) -> Result {
+    pub(crate) fn send(&self, frame: &[u8], broadcast: bool) -> Result {
         let tx = self.tx.lock();
         let client = tx.client.as_ref().ok_or(ENODEV)?;
         let mut attempt = 0;
@@ -712,7 +687,7 @@ impl Shared {
         }
     }
 
-    fn invalid(&self) -> Error {
+    pub(crate) fn invalid(&self) -> Error {
         self.count(|c| c.tx_invalid += 1);
         EINVAL
     }
@@ -738,7 +713,7 @@ impl Shared {
 
     /// Checks and builds a request from `m`: `EINVAL` for a malformed one, `Ok(None)` if it
     /// does not fit the maximum frame length (the caller answers `IPMB_CC_TOO_LONG`).
-    fn prepare(&self, m: &Msg) -> Result<(Key, Option<Prepared>)> {
+    pub(crate) fn prepare(&self, m: &Msg) -> Result<(Key, Option<Prepared>)> {
         let retries = match m.retries {
             uapi::RETRIES_DEFAULT => u8::try_from(self.info.req_retries).unwrap_or(0),
             r if r <= uapi::MAX_RETRIES => r,
@@ -799,7 +774,7 @@ impl Shared {
     /// Allocates a seq (waiting for one unless `nonblock`), records and sends the request,
     /// and arms the timeout work. For an asynchronous owner the inbox place is reserved
     /// first. Returns the seq and id.
-    fn start(
+    pub(crate) fn start(
         this: &Arc<Self>,
         p: &mut Prepared,
         owner: Owner,
@@ -884,7 +859,7 @@ impl Shared {
 
     /// The synchronous request ioctl: sends `m` and waits for its outcome, written back to
     /// `m`.
-    fn request(this: &Arc<Self>, m: &mut Msg, nonblock: bool) -> Result {
+    pub(crate) fn request(this: &Arc<Self>, m: &mut Msg, nonblock: bool) -> Result {
         let (key, p) = this.prepare(m)?;
         let Some(mut p) = p else {
             set_synthesized(m, &key, 0, uapi::CC_TOO_LONG);
@@ -1005,388 +980,9 @@ impl WorkItem for Shared {
     }
 }
 
-/// A uapi structure on its way to userspace.
-#[repr(transparent)]
-struct IoctlOut<T>(T);
-
-// SAFETY: `uapi::Info` is `#[repr(C)]` with integer fields only and, as `rust/uapi.rs` asserts
-// at compile time, no padding: every byte is initialised.
-unsafe impl AsBytes for IoctlOut<uapi::Info> {}
-// SAFETY: `uapi::Stats` is `#[repr(C)]` with `u64` fields only, no padding (asserted likewise).
-unsafe impl AsBytes for IoctlOut<uapi::Stats> {}
-// SAFETY: `uapi::Msg` is `#[repr(C)]` with integer fields only, no padding (asserted likewise).
-unsafe impl AsBytes for IoctlOut<uapi::Msg> {}
-
-/// A uapi structure coming from userspace.
-#[repr(transparent)]
-#[derive(Default)]
-struct IoctlIn<T>(T);
-
-// SAFETY: `uapi::Msg` is `#[repr(C)]` with integer fields only: any bytes are a valid value.
-unsafe impl FromBytes for IoctlIn<uapi::Msg> {}
-// SAFETY: `uapi::Cmd` is `#[repr(C)]` with integer fields only: any bytes are a valid value.
-unsafe impl FromBytes for IoctlIn<uapi::Cmd> {}
-
 /// NAK (address or data) and arbitration loss: the conditions worth another try.
 fn is_retryable(e: Error) -> bool {
     e == ENXIO || e == EIO || e == EAGAIN
-}
-
-/// One open file of `/dev/ipmb-N`.
-///
-/// # Invariants
-///
-/// If `client` is `Some(c)`, inbox place `c` of the shared state belongs to this file until
-/// it is dropped.
-pub(crate) struct OpenFile {
-    shared: Arc<Shared>,
-    client: Option<usize>,
-}
-
-impl Drop for OpenFile {
-    /// Releases the file's registrations and inbox, and abandons its asynchronous requests.
-    fn drop(&mut self) {
-        let Some(c) = self.client else {
-            return;
-        };
-        let inbox = {
-            let mut g = self.shared.rx.lock();
-            let now = self.shared.now();
-            let st = &mut g.st;
-            // At most `MAX_CLIENTS` (64).
-            let tag = c as u8 + 1;
-            for r in st.routes.iter_mut().filter(|r| **r == tag) {
-                *r = 0;
-            }
-            let n = st.seqs.abandon_client(c as u8, now);
-            st.counters.req_aborted += n as u64;
-            st.clients.get_mut(c).and_then(Option::take)
-        };
-        self.shared.seq_free.notify_all();
-        // Freed outside the IRQ-disabling lock.
-        drop(inbox);
-    }
-}
-
-impl OpenFile {
-    fn nonblock(file: &File) -> bool {
-        file.flags() & O_NONBLOCK != 0
-    }
-
-    fn receive(&self, file: &File, out: &mut UserSliceWriter) -> Result {
-        let c = self.client.ok_or(EMFILE)?;
-        let mut rec = [0u8; MAX_LEN_LIMIT + REC_HDR];
-        let shared = &self.shared;
-        let n = {
-            let mut g = shared.rx.lock();
-            loop {
-                if g.st.dead {
-                    return Err(ENODEV);
-                }
-                let inbox = g.st.inbox(c).ok_or(EMFILE)?;
-                if let Some(n) = inbox.ring.pop_into(&mut rec) {
-                    break n;
-                }
-                if Self::nonblock(file) {
-                    return Err(EAGAIN);
-                }
-                let Some(cv) = shared.client_wait.get(c) else {
-                    return Err(EMFILE);
-                };
-                if cv.wait_interruptible(&mut g) {
-                    return Err(ERESTARTSYS);
-                }
-            }
-        };
-        let mut m = Msg::default();
-        let f = rec.get(REC_HDR..n).unwrap_or(&[]);
-        m.kind = rec[0];
-        m.flags = rec[1];
-        let mut id = [0u8; 8];
-        id.copy_from_slice(&rec[2..REC_HDR]);
-        m.id = u64::from_le_bytes(id);
-        if m.kind == uapi::KIND_REQUEST {
-            m.set_request(f);
-        } else {
-            m.set_response(f);
-        }
-        if let Err(e) = out.write(&IoctlOut(m)) {
-            // Not delivered: put it back at the head for the next call.
-            let mut g = shared.rx.lock();
-            let kept =
-                g.st.inbox(c)
-                    .is_some_and(|inbox| inbox.ring.push_front(&rec[..n]).is_ok());
-            if !kept {
-                // A routed request took the place meanwhile: count the loss.
-                g.st.counters.rx_route_overflow += 1;
-            }
-            return Err(e);
-        }
-        Ok(())
-    }
-
-    fn submit(&self, file: &File, m: &mut Msg) -> Result {
-        let c = self.client.ok_or(EMFILE)?;
-        let shared = &self.shared;
-        let (key, p) = shared.prepare(m)?;
-        let owner = Owner::Async(c as u8);
-        let Some(mut p) = p else {
-            // Too long: completed at once, through the inbox like any other outcome.
-            let mut wake = Wake::default();
-            let mut g = shared.rx.lock();
-            let st = &mut g.st;
-            match st.inbox(c) {
-                Some(inbox) if inbox.has_room() => inbox.outstanding += 1,
-                _ => return Err(EAGAIN),
-            }
-            let id = st.next_id;
-            st.next_id += 1;
-            st.counters.req_sent += 1;
-            st.complete_synthesized((owner, id, key), 0, uapi::CC_TOO_LONG, &mut wake);
-            drop(g);
-            shared.wake(wake);
-            m.id = id;
-            m.seq = 0;
-            return Ok(());
-        };
-        let (seq, id) = Shared::start(shared, &mut p, owner, Self::nonblock(file))?;
-        m.id = id;
-        m.seq = seq;
-        Ok(())
-    }
-
-    fn register(&self, cmd: &uapi::Cmd, add: bool) -> Result {
-        let c = self.client.ok_or(EMFILE)?;
-        if cmd.netfn >= 64 || cmd.netfn & 1 != 0 || cmd.reserved != 0 {
-            return Err(EINVAL);
-        }
-        let mut g = self.shared.rx.lock();
-        if g.st.dead {
-            return Err(ENODEV);
-        }
-        let slot =
-            g.st.routes
-                .get_mut(route_index(cmd.netfn, cmd.cmd))
-                .ok_or(EINVAL)?;
-        // At most `MAX_CLIENTS` (64).
-        let tag = c as u8 + 1;
-        match (add, *slot) {
-            (true, 0) => *slot = tag,
-            (true, t) if t == tag => {}
-            (true, _) => return Err(EBUSY),
-            (false, t) if t == tag => *slot = 0,
-            (false, _) => return Err(ENOENT),
-        }
-        Ok(())
-    }
-
-    fn respond(&self, m: &Msg) -> Result {
-        let c = self.client.ok_or(ENOENT)?;
-        let shared = &self.shared;
-        let ok = frame::valid_address(m.addr)
-            && m.netfn < 64
-            && m.netfn & 1 == 0
-            && m.lun <= 3
-            && m.own_lun <= 3
-            && m.seq < 64;
-        let data = match m.payload() {
-            Some(d) if ok => d,
-            _ => return Err(shared.invalid()),
-        };
-        {
-            let g = shared.rx.lock();
-            if g.st.dead {
-                return Err(ENODEV);
-            }
-            if g.st.route(m.netfn, m.cmd) != Some(c) {
-                return Err(ENOENT);
-            }
-        }
-        let hdr = Header {
-            dest: m.addr,
-            netfn: m.netfn | 1,
-            dest_lun: m.lun,
-            src: shared.info.own_addr,
-            seq: m.seq,
-            src_lun: m.own_lun,
-            cmd: m.cmd,
-        };
-        let mut body = [0u8; MAX_LEN_LIMIT];
-        body[0] = m.cc;
-        let body = body.get_mut(..data.len() + 1).ok_or(EMSGSIZE)?;
-        body[1..].copy_from_slice(data);
-        let mut f = [0u8; MAX_LEN_LIMIT];
-        let len = frame::build(&mut f, shared.max_len, &hdr, body).map_err(|_| EMSGSIZE)?;
-        shared.send(&f[..len], false)
-    }
-
-    fn stats(&self) -> Result<uapi::Stats> {
-        let g = self.shared.rx.lock();
-        if g.st.dead {
-            return Err(ENODEV);
-        }
-        Ok(uapi::Stats {
-            counters: g.st.counters.values(),
-            rx_queued: g.st.ring.len() as u64,
-            req_inflight: g.st.seqs.busy() as u64,
-            reserved: [0; 7],
-        })
-    }
-}
-
-impl miscdev::MiscFile for OpenFile {
-    type Device = Shared;
-
-    fn open(dev: &Arc<Shared>) -> Result<Self> {
-        // A place for an inbox, if one is free: files beyond `MAX_CLIENTS` can still read,
-        // write and make synchronous requests.
-        let mut inbox = Some(Inbox::new(dev.max_len)?);
-        let client = {
-            let mut g = dev.rx.lock();
-            let free = g.st.clients.iter().position(Option::is_none);
-            if let Some(place) = free.and_then(|c| g.st.clients.get_mut(c)) {
-                *place = inbox.take();
-            }
-            free
-        };
-        drop(inbox);
-        // INVARIANT: place `client` was free and now holds this file's inbox.
-        Ok(Self {
-            shared: dev.clone(),
-            client,
-        })
-    }
-
-    fn read(&self, file: &File, mut buf: UserSliceWriter) -> Result<usize> {
-        let shared = &self.shared;
-        let mut out = [0u8; 1 + MAX_LEN_LIMIT];
-        let n = {
-            let mut guard = shared.rx.lock();
-            loop {
-                if guard.st.dead {
-                    return Err(ENODEV);
-                }
-                if let Some(n) = guard.st.ring.pop_into(&mut out[1..]) {
-                    break n;
-                }
-                if Self::nonblock(file) {
-                    return Err(EAGAIN);
-                }
-                if shared.wait.wait_interruptible(&mut guard) {
-                    return Err(ERESTARTSYS);
-                }
-            }
-        };
-        // The length byte counts every byte after itself; frames are at most 240 bytes.
-        out[0] = n as u8;
-        let count = buf.len().min(n + 1);
-        if let Err(e) = buf.write_slice(&out[..count]) {
-            // The reader did not get the frame: put it back at the head for the next one.
-            let mut guard = shared.rx.lock();
-            if guard.st.ring.push_front(&out[1..=n]).is_err() {
-                guard.st.counters.rx_overflow += 1;
-            }
-            drop(guard);
-            shared.wait.notify_all();
-            return Err(e);
-        }
-        Ok(count)
-    }
-
-    fn write(&self, _file: &File, mut buf: UserSliceReader) -> Result<usize> {
-        let shared = &self.shared;
-        let count = buf.len();
-        let mut msg = [0u8; 1 + MAX_LEN_LIMIT];
-        if count == 0 || count > msg.len() {
-            return Err(shared.invalid());
-        }
-        buf.read_slice(&mut msg[..count])?;
-        let len = usize::from(msg[0]);
-        if len < frame::MIN_REQUEST_LEN || count < len + 1 {
-            return Err(shared.invalid());
-        }
-        let frame = &msg[1..=len];
-        if frame::validate(frame, shared.max_len).is_err() {
-            return Err(shared.invalid());
-        }
-        if !frame::is_response(frame[frame::NETFN_LUN]) {
-            // Keep the seq of a request sent this way away from our own requests for the
-            // same exchange: its response belongs to read().
-            if let Some(h) = Header::parse(frame) {
-                let key = Key {
-                    rs_sa: h.dest,
-                    netfn: h.netfn,
-                    rs_lun: h.dest_lun,
-                    rq_lun: h.src_lun,
-                    cmd: h.cmd,
-                };
-                let mut g = shared.rx.lock();
-                let now = shared.now();
-                if !g.st.seqs.note_external(key, h.seq, now) {
-                    return Err(EBUSY);
-                }
-            }
-        }
-        shared.send(frame, false)?;
-        Ok(count)
-    }
-
-    fn ioctl(&self, file: &File, cmd: u32, arg: usize) -> Result<isize> {
-        let size = ioctl::_IOC_SIZE(cmd);
-        let user = UserSlice::new(UserPtr::from_addr(arg), size);
-        match cmd {
-            uapi::IOC_INFO => {
-                if self.shared.rx.lock().st.dead {
-                    return Err(ENODEV);
-                }
-                user.writer().write(&IoctlOut(self.shared.info))?;
-            }
-            uapi::IOC_STATS => user.writer().write(&IoctlOut(self.stats()?))?,
-            uapi::IOC_REQUEST | uapi::IOC_SUBMIT => {
-                let (mut reader, mut writer) = user.reader_writer();
-                let IoctlIn(mut m) = reader.read::<IoctlIn<Msg>>()?;
-                if cmd == uapi::IOC_REQUEST {
-                    Shared::request(&self.shared, &mut m, Self::nonblock(file))?;
-                } else {
-                    self.submit(file, &mut m)?;
-                }
-                writer.write(&IoctlOut(m))?;
-            }
-            uapi::IOC_RECEIVE => self.receive(file, &mut user.writer())?,
-            uapi::IOC_REGISTER | uapi::IOC_UNREGISTER => {
-                let IoctlIn(c) = user.reader().read::<IoctlIn<uapi::Cmd>>()?;
-                self.register(&c, cmd == uapi::IOC_REGISTER)?;
-            }
-            uapi::IOC_RESPOND => {
-                let IoctlIn(m) = user.reader().read::<IoctlIn<Msg>>()?;
-                self.respond(&m)?;
-            }
-            _ => return Err(ENOTTY),
-        }
-        Ok(0)
-    }
-
-    fn poll(&self, file: &File, table: PollTable<'_>) -> u32 {
-        let shared = &self.shared;
-        table.register_wait(file, &shared.wait);
-        if let Some(cv) = self.client.and_then(|c| shared.client_wait.get(c)) {
-            table.register_wait(file, cv);
-        }
-        let mut g = shared.rx.lock();
-        let mut mask = EPOLLOUT;
-        if !g.st.ring.is_empty() {
-            mask |= EPOLLIN | EPOLLRDNORM;
-        }
-        if let Some(inbox) = self.client.and_then(|c| g.st.inbox(c)) {
-            if !inbox.ring.is_empty() {
-                mask |= EPOLLPRI;
-            }
-        }
-        if g.st.dead {
-            mask |= EPOLLIN | EPOLLHUP | EPOLLERR;
-        }
-        mask
-    }
 }
 
 /// One bound instance: the driver data of its I2C client.
@@ -1397,7 +993,7 @@ impl miscdev::MiscFile for OpenFile {
 pub(crate) struct Ipmb {
     target: target::Registration<Ipmb>,
     #[pin]
-    misc: miscdev::Registration<OpenFile>,
+    misc: miscdev::Registration<crate::file::OpenFile>,
     stats: sysfs::Registration,
     shared: Arc<Shared>,
 }

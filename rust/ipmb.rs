@@ -6,6 +6,7 @@
 
 mod assembler;
 mod driver;
+mod file;
 mod frame;
 mod irq_lock;
 mod miscdev;
