@@ -26,6 +26,9 @@ for m in $KUNIT_MODULES; do
 	rmmod "${m%.ko}" || marker "rmmod-failed $m"
 done
 marker "kunit-end"
+# The suites ran; later loads of the module (the e2e tests load it again and again) need
+# not run them each time: a filter that matches no suite.
+echo "after-kunit-phase" >/sys/module/kunit/parameters/filter_glob 2>/dev/null || true
 
 # In demo mode only KERN_WARNING and worse reach the console from here on.
 [ "$MODE" != check ] && echo 4 >/proc/sys/kernel/printk
