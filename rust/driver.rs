@@ -214,15 +214,11 @@ impl State {
             return;
         };
         if frame::is_response(f[frame::NETFN_LUN]) {
-            let key = Key {
-                rs_sa: hdr.src,
-                netfn: hdr.netfn & !1,
-                rs_lun: hdr.src_lun,
-                rq_lun: hdr.dest_lun,
-                cmd: hdr.cmd,
-            };
             // Frames are at most 240 bytes.
-            match self.seqs.on_response(key, hdr.seq, f.len() as u8, now) {
+            match self
+                .seqs
+                .on_response(Key::of_response(&hdr), hdr.seq, f.len() as u8, now)
+            {
                 Match::Matched {
                     owner: Owner::Sync, ..
                 } => {

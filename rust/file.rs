@@ -207,7 +207,7 @@ impl OpenFile {
 
     fn register(&self, cmd: &uapi::Cmd, add: bool) -> Result {
         let c = self.client.ok_or(EMFILE)?;
-        if cmd.netfn >= 64 || cmd.netfn & 1 != 0 || cmd.reserved != 0 {
+        if !frame::request_netfn(cmd.netfn) || cmd.reserved != 0 {
             return Err(EINVAL);
         }
         let mut g = self.shared.rx.lock();
@@ -233,12 +233,7 @@ impl OpenFile {
     fn respond(&self, m: &Msg) -> Result {
         let c = self.client.ok_or(ENOENT)?;
         let shared = &self.shared;
-        let ok = frame::valid_address(m.addr)
-            && m.netfn < 64
-            && m.netfn & 1 == 0
-            && m.lun <= 3
-            && m.own_lun <= 3
-            && m.seq < 64;
+        let ok = m.addressing_valid() && m.seq < 64;
         let data = match m.payload() {
             Some(d) if ok => d,
             _ => return Err(shared.invalid()),
@@ -363,16 +358,9 @@ impl miscdev::MiscFile for OpenFile {
             // Keep the seq of a request sent this way away from our own requests for the
             // same exchange: its response belongs to read().
             if let Some(h) = Header::parse(frame) {
-                let key = Key {
-                    rs_sa: h.dest,
-                    netfn: h.netfn,
-                    rs_lun: h.dest_lun,
-                    rq_lun: h.src_lun,
-                    cmd: h.cmd,
-                };
                 let mut g = shared.rx.lock();
                 let now = shared.now();
-                if !g.st.seqs.note_external(key, h.seq, now) {
+                if !g.st.seqs.note_external(Key::of_request(&h), h.seq, now) {
                     return Err(EBUSY);
                 }
             }

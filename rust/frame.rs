@@ -60,6 +60,11 @@ pub(crate) fn is_response(netfn_lun: u8) -> bool {
     (netfn_lun >> 2) & 1 == 1
 }
 
+/// Returns true if `netfn` is a request netFn: 6 bits, even.
+pub(crate) fn request_netfn(netfn: u8) -> bool {
+    netfn < 64 && netfn & 1 == 0
+}
+
 /// Returns true if `addr` can be a slave address on IPMB (an even 8-bit address).
 pub(crate) fn valid_address(addr: u8) -> bool {
     addr & 1 == 0

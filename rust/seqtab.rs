@@ -19,6 +19,8 @@
 //! All-zero bytes are a valid, empty table (every slot `Free`, every record empty): the
 //! module allocates it zeroed, in place, instead of building its 20 KiB on the stack.
 
+use crate::frame::Header;
+
 /// Number of seqs (6 bits).
 pub(crate) const SEQ_COUNT: usize = 64;
 /// How long a seq stays out of use for the same exchange after it finished, in ms.
@@ -45,6 +47,28 @@ pub(crate) struct Key {
 }
 
 impl Key {
+    /// The exchange of a request, from its header.
+    pub(crate) fn of_request(h: &Header) -> Key {
+        Key {
+            rs_sa: h.dest,
+            netfn: h.netfn,
+            rs_lun: h.dest_lun,
+            rq_lun: h.src_lun,
+            cmd: h.cmd,
+        }
+    }
+
+    /// The exchange a response answers, from its header.
+    pub(crate) fn of_response(h: &Header) -> Key {
+        Key {
+            rs_sa: h.src,
+            netfn: h.netfn & !1,
+            rs_lun: h.src_lun,
+            rq_lun: h.dest_lun,
+            cmd: h.cmd,
+        }
+    }
+
     /// The spec's quarantine scope: same responder, netFn and cmd (the requester is us).
     fn same_exchange(&self, other: &Key) -> bool {
         self.rs_sa == other.rs_sa && self.netfn == other.netfn && self.cmd == other.cmd
@@ -741,5 +765,37 @@ mod tests {
             .is_some());
         // Every exchange of the first round is still remembered until then.
         assert_eq!(t.on_response(other_cmd(1), 5, 8, 100), Match::Late);
+    }
+
+    #[test]
+    fn request_and_its_response_have_one_key() {
+        let req = Header {
+            dest: 0x72,
+            netfn: 0x06,
+            dest_lun: 1,
+            src: 0x20,
+            seq: 9,
+            src_lun: 2,
+            cmd: 0x01,
+        };
+        // The response swaps addresses and LUNs and sets the netFn's low bit.
+        let rsp = Header {
+            dest: 0x20,
+            netfn: 0x07,
+            dest_lun: 2,
+            src: 0x72,
+            seq: 9,
+            src_lun: 1,
+            cmd: 0x01,
+        };
+        assert_eq!(Key::of_request(&req), Key::of_response(&rsp));
+        assert_eq!(
+            Key::of_request(&req),
+            Key {
+                rs_lun: 1,
+                rq_lun: 2,
+                ..K
+            }
+        );
     }
 }

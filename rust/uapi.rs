@@ -126,6 +126,15 @@ impl Default for Msg {
 }
 
 impl Msg {
+    /// Returns true if the addressing fields can go into a frame: an even peer address, a
+    /// request netFn, LUNs of 2 bits.
+    pub(crate) fn addressing_valid(&self) -> bool {
+        frame::valid_address(self.addr)
+            && frame::request_netfn(self.netfn)
+            && self.lun <= 3
+            && self.own_lun <= 3
+    }
+
     /// The used part of `data`, or `None` if `data_len` is out of range.
     pub(crate) fn payload(&self) -> Option<&[u8]> {
         self.data.get(..usize::from(self.data_len))
@@ -294,5 +303,22 @@ mod tests {
         assert_eq!(m.payload(), Some(&[7][..]));
         m.data_len = 241;
         assert_eq!(m.payload(), None);
+    }
+
+    #[test]
+    fn addressing_checked() {
+        let ok = Msg {
+            addr: 0x72,
+            netfn: 0x06,
+            lun: 3,
+            own_lun: 3,
+            ..Msg::default()
+        };
+        assert!(ok.addressing_valid());
+        assert!(!Msg { addr: 0x73, ..ok }.addressing_valid());
+        assert!(!Msg { netfn: 0x07, ..ok }.addressing_valid());
+        assert!(!Msg { netfn: 0x40, ..ok }.addressing_valid());
+        assert!(!Msg { lun: 4, ..ok }.addressing_valid());
+        assert!(!Msg { own_lun: 4, ..ok }.addressing_valid());
     }
 }

@@ -147,23 +147,12 @@ impl Shared {
             r if r <= uapi::MAX_RETRIES => r,
             _ => return Err(self.invalid()),
         };
-        let ok = frame::valid_address(m.addr)
-            && m.netfn < 64
-            && m.netfn & 1 == 0
-            && m.lun <= 3
-            && m.own_lun <= 3
+        let ok = m.addressing_valid()
             && m.flags & !uapi::MSG_BROADCAST == 0
             && m.timeout_ms <= uapi::MAX_TIMEOUT_MS;
         let data = match m.payload() {
             Some(d) if ok => d,
             _ => return Err(self.invalid()),
-        };
-        let key = Key {
-            rs_sa: m.addr,
-            netfn: m.netfn,
-            rs_lun: m.lun,
-            rq_lun: m.own_lun,
-            cmd: m.cmd,
         };
         let hdr = Header {
             dest: m.addr,
@@ -174,6 +163,7 @@ impl Shared {
             src_lun: m.own_lun,
             cmd: m.cmd,
         };
+        let key = Key::of_request(&hdr);
         let mut p = Prepared {
             frame: [0; MAX_LEN_LIMIT],
             len: 0,
