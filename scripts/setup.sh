@@ -20,14 +20,8 @@ CACHE=${IPMB_CACHE:-${HOME:-$(getent passwd "$(id -u)" | cut -d: -f6)}/.cache/ip
 LLVM_SUFFIX=-19
 JOBS=$(($(nproc) + 1))
 
-say() { printf '\033[1m[setup]\033[0m %s\n' "$*" >&2; }
-warn() { printf '\033[1;33m[setup] WARNING:\033[0m %s\n' "$*" >&2; }
-die() { printf '\033[1;31m[setup] ERROR:\033[0m %s\n' "$*" >&2; exit 1; }
-pinned() { grep -v '^#' "$1" | grep -v '^[[:space:]]*$' | head -n1; }
-
-as_root() {
-	if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
-}
+# shellcheck source=scripts/lib.sh
+. "$ROOT/scripts/lib.sh"
 
 HOST_PACKAGES=(
 	clang-19 lld-19 llvm-19 libclang-19-dev
@@ -65,47 +59,6 @@ step_bindgen() {
 	cargo install --locked --root "$CACHE/tools" bindgen-cli --version "$BINDGEN_VERSION"
 }
 
-# apt with private state: the mirror comes from the machine's own apt sources.
-APT_DIR=$CACHE/apt
-apt_opts() {
-	echo "-o Dir::Etc::SourceList=$APT_DIR/sources.list -o Dir::Etc::SourceParts=/dev/null" \
-		"-o Dir::State::Lists=$APT_DIR/lists -o Dir::Cache=$APT_DIR/cache" \
-		"-o Dir::State::Status=$APT_DIR/status -o APT::Sandbox::User=root"
-}
-
-apt_private_update() {
-	local mirror
-	mirror=$(awk '/^URIs:/{print $2; exit}' /etc/apt/sources.list.d/*.sources 2>/dev/null || true)
-	[ -n "$mirror" ] || mirror=$(awk '/^deb /{print $2; exit}' /etc/apt/sources.list 2>/dev/null || true)
-	[ -n "$mirror" ] || die "no Debian mirror found in the machine's apt sources"
-	mkdir -p "$APT_DIR/lists/partial" "$APT_DIR/cache/archives/partial"
-	touch "$APT_DIR/status"
-	echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $mirror trixie-backports main" \
-		>"$APT_DIR/sources.list"
-	say "apt (private state): updating trixie-backports index"
-	# shellcheck disable=SC2046
-	apt-get $(apt_opts) update -q >&2
-}
-
-madison() {
-	# shellcheck disable=SC2046
-	apt-cache $(apt_opts) madison "$1" | awk -F'|' '{gsub(/ /, "", $2); print $2}'
-}
-
-fetch_deb() {
-	local pkg=$1 ver=$2 dest=$CACHE/debs
-	mkdir -p "$dest"
-	local file
-	file=$(ls "$dest/${pkg}_${ver//:/%3a}_"*.deb 2>/dev/null | head -n1 || true)
-	if [ -z "$file" ]; then
-		say "downloading $pkg $ver"
-		# shellcheck disable=SC2046
-		(cd "$dest" && apt-get $(apt_opts) download "$pkg=$ver") >&2
-		file=$(ls "$dest/${pkg}_${ver//:/%3a}_"*.deb | head -n1)
-	fi
-	echo "$file"
-}
-
 RUSTC_VERSION=$(rustc --version | awk '{print $2}')
 
 # Sets KVER (Debian version of linux-source-7.2) and RSVER (rust-src), resolving them from the
@@ -118,15 +71,15 @@ resolve_versions() {
 		. "$CACHE/resolved"
 		return
 	fi
-	apt_private_update
-	if madison linux-source-7.2 | grep -qxF "$want"; then
+	apt_private_update trixie trixie-backports
+	if madison trixie linux-source-7.2 | grep -qxF "$want"; then
 		KVER=$want
 	else
-		KVER=$(madison linux-source-7.2 | sort -V | tail -n1)
+		KVER=$(madison trixie linux-source-7.2 | sort -V | tail -n1)
 		[ -n "$KVER" ] || die "the mirror offers no linux-source-7.2"
 		warn "linux-source-7.2 $want is no longer on the mirror; falling back to $KVER"
 	fi
-	RSVER=$(madison rust-src | grep "^$RUSTC_VERSION+" | sort -V | tail -n1 || true)
+	RSVER=$(madison trixie rust-src | grep "^$RUSTC_VERSION+" | sort -V | tail -n1 || true)
 	[ -n "$RSVER" ] || die "no rust-src $RUSTC_VERSION in trixie-backports (rustc is $RUSTC_VERSION)"
 	printf 'KVER=%q\nRSVER=%q\n' "$KVER" "$RSVER" >"$CACHE/resolved"
 	echo "want=$want rustc=$RUSTC_VERSION" >"$CACHE/resolved.key"
@@ -139,7 +92,7 @@ step_sources() {
 	RUST_LIB_SRC=$CACHE/src/rust-src-$RUSTC_VERSION/usr/src/rustc-$RUSTC_VERSION/library
 	if [ ! -f "$KSRC/.ipmb-extracted" ]; then
 		local deb tmp
-		deb=$(fetch_deb linux-source-7.2 "$KVER")
+		deb=$(fetch_deb trixie linux-source-7.2 "$KVER")
 		tmp=$CACHE/src/tmp-linux
 		rm -rf "$tmp" "$KSRC"
 		mkdir -p "$tmp"
@@ -154,7 +107,7 @@ step_sources() {
 	fi
 	if [ ! -d "$RUST_LIB_SRC/core" ]; then
 		local deb
-		deb=$(fetch_deb rust-src "$RSVER")
+		deb=$(fetch_deb trixie rust-src "$RSVER")
 		say "unpacking rust-src $RSVER"
 		rm -rf "$CACHE/src/rust-src-$RUSTC_VERSION"
 		dpkg-deb -x "$deb" "$CACHE/src/rust-src-$RUSTC_VERSION"
