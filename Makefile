@@ -4,11 +4,13 @@
 #
 #   make                  build ipmb.ko (against the project's cached kernel, built on demand)
 #   make KDIR=/path/to/kernel/build    build against your own Rust-enabled kernel tree
+#   make ARCH=arm         build build/arm/ipmb.ko for the AST2600 BMC (cached ARM kernel)
 #   make check            all tests: host, module build (clippy, rustfmt), QEMU (KUnit + e2e)
 #   make demo             boot QEMU and show two IPMB nodes talking
 #   make samples          samples/ipmb-raw and samples/ipmb-responder
 #   make bench            ipmb.ko against the C driver, same boot: throughput and latency ratios
-#   make clippy           build ipmb.ko and the test bus with clippy, warnings are errors
+#   make clippy           build ipmb.ko and the test bus with clippy for x86 and ARM (or only
+#                         $(ARCH) with KDIR), warnings are errors
 #   make vbus             build the virtual I2C bus module the tests use
 #   make rustfmtcheck     check formatting (rustfmt with the kernel's settings)
 #   make modules_install  install into /lib/modules (INSTALL_MOD_PATH honoured)
@@ -19,6 +21,8 @@
 
 SHELL := /bin/bash
 export KDIR
+# x86 (default) or arm; ARM objects go to build/arm/ (see scripts/kmake.sh).
+export ARCH
 HOME ?= $(shell getent passwd "$$(id -u)" | cut -d: -f6)
 export IPMB_CACHE ?= $(HOME)/.cache/ipmb
 
@@ -65,10 +69,19 @@ modules_install:
 
 # Rebuilds every object with clippy-driver; any warning (rustc, clippy, objtool, modpost)
 # fails the target.
+CLIPPY_ARCHS := $(if $(KDIR),$(or $(ARCH),native),x86 arm)
+
 clippy:
 	@mkdir -p build
-	@$(KMAKE) CLIPPY=1 -B modules 2>&1 | tee build/clippy.log; test $${PIPESTATUS[0]} -eq 0
-	@$(VBUS) CLIPPY=1 -B modules 2>&1 | tee -a build/clippy.log; test $${PIPESTATUS[0]} -eq 0
+	@: >build/clippy.log
+	@set -e; for a in $(CLIPPY_ARCHS); do \
+		[ "$$a" = native ] && a=; \
+		echo "== clippy: $${a:-$$(uname -m)}" | tee -a build/clippy.log; \
+		ARCH=$$a $(KMAKE) CLIPPY=1 -B modules 2>&1 | tee -a build/clippy.log; \
+		test $${PIPESTATUS[0]} -eq 0; \
+		ARCH=$$a $(VBUS) CLIPPY=1 -B modules 2>&1 | tee -a build/clippy.log; \
+		test $${PIPESTATUS[0]} -eq 0; \
+	done
 	@if grep -q 'warning' build/clippy.log; then echo "clippy: warnings (see above)"; exit 1; fi
 
 setup:

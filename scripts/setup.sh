@@ -6,8 +6,10 @@
 #   bindgen   bindgen-cli, pinned, with `cargo install --locked`
 #   sources   linux-source-7.2 and the rust-src matching `rustc --version`, from Debian's
 #             trixie-backports suite, through apt with private state directories
-#   kernel    the test kernel, configured from tests/kernel/config.fragment, in a cache
+#   kernel    the x86 test kernel, configured from tests/kernel/config.fragment, in a cache
 #             outside the clone keyed by kernel version + fragment + rustc + bindgen
+#   kernel-arm  the same for the AST2600 BMC (ARCH=arm, tests/kernel/arm.fragment), with the
+#             Aspeed device trees
 #   all       all of the above (the default)
 #
 # Each step does nothing when its result is already there. The cache lives in $IPMB_CACHE
@@ -118,20 +120,26 @@ step_sources() {
 }
 
 kmake() {
-	make -C "$KSRC" O="$KDIR" LLVM=$LLVM_SUFFIX RUST_LIB_SRC="$RUST_LIB_SRC" \
+	make -C "$KSRC" O="$KDIR" ARCH="$KARCH" LLVM=$LLVM_SUFFIX RUST_LIB_SRC="$RUST_LIB_SRC" \
 		BINDGEN="$BINDGEN" "$@"
 }
 
-step_kernel() {
+# build_kernel ARCH FRAGMENT IMAGE ENVFILE: configures tinyconfig + FRAGMENT for ARCH and builds
+# it (image, modules and, on ARM, the device trees) in a cache directory keyed by the kernel
+# version, rustc, bindgen, LLVM, the architecture and the fragment; records it in ENVFILE.
+build_kernel() {
+	KARCH=$1
+	local frag=$ROOT/$2 image=$3 envfile=$4 key
 	step_sources
-	local frag=$ROOT/tests/kernel/config.fragment key
 	key=$(printf '%s\n' "kernel=$KVER" "rustc=$RUSTC_VERSION" "bindgen=$BINDGEN_VERSION" \
 		"llvm=$LLVM_SUFFIX" "fragment=$(sha256sum <"$frag" | cut -c1-16)")
+	# The x86 key predates the ARM kernel: kept as it was, so existing caches stay valid.
+	[ "$KARCH" = x86 ] || key=$(printf '%s\n' "$key" "arch=$KARCH")
 	KDIR=$CACHE/build/linux-${KVER%%-*}-$(echo "$key" | sha256sum | cut -c1-12)
 	if [ -f "$KDIR/.ipmb-key" ] && [ "$(cat "$KDIR/.ipmb-key")" = "$key" ] &&
-		[ -f "$KDIR/arch/x86/boot/bzImage" ]; then
-		say "kernel: cached in $KDIR"
-		write_env
+		[ -f "$KDIR/$image" ]; then
+		say "kernel ($KARCH): cached in $KDIR"
+		write_env "$envfile"
 		return
 	fi
 	# Builds that never finished (no key file) are of no use to anyone: reclaim their space.
@@ -140,7 +148,7 @@ step_kernel() {
 		[ -d "$stale" ] && [ "$stale" != "$KDIR" ] && [ ! -f "$stale/.ipmb-key" ] &&
 			say "removing unfinished build $stale" && rm -rf "$stale"
 	done
-	say "kernel: building in $KDIR (key: $(echo "$key" | tr '\n' ' '))"
+	say "kernel ($KARCH): building in $KDIR (key: $(echo "$key" | tr '\n' ' '))"
 	mkdir -p "$KDIR"
 	rm -f "$KDIR/.ipmb-key"
 	kmake -s tinyconfig
@@ -149,28 +157,45 @@ step_kernel() {
 	# Every option the fragment asks for must survive Kconfig's dependency resolution.
 	local line opt val bad=0
 	while IFS= read -r line; do
-		case "$line" in CONFIG_*=*) ;; *) continue ;; esac
-		opt=${line%%=*}
-		val=${line#*=}
-		if ! grep -qx "$opt=$val" "$KDIR/.config"; then
-			warn "config: $line requested, .config has: $(grep -E "^(# )?$opt[= ]" "$KDIR/.config" || echo unset)"
-			bad=1
-		fi
+		case "$line" in
+		CONFIG_*=*)
+			opt=${line%%=*}
+			val=${line#*=}
+			grep -qx "$opt=$val" "$KDIR/.config" && continue
+			;;
+		"# CONFIG_"*" is not set")
+			opt=${line#\# }
+			opt=${opt%% *}
+			grep -q "^$opt=" "$KDIR/.config" || continue
+			;;
+		*) continue ;;
+		esac
+		warn "config: $line requested, .config has: $(grep -E "^(# )?$opt[= ]" "$KDIR/.config" || echo unset)"
+		bad=1
 	done <"$frag"
 	[ $bad -eq 0 ] || die "kernel config fragment not satisfied (see above)"
 	kmake -s rustavailable >/dev/null || die "Rust is not available for this kernel (make rustavailable)"
-	say "kernel: compiling with $JOBS jobs (about 10-15 minutes from scratch); full log in $KDIR/build.log"
+	say "kernel ($KARCH): compiling with $JOBS jobs (about 7-10 minutes from scratch); full log in $KDIR/build.log"
 	local start=$SECONDS
-	if ! kmake -j"$JOBS" 2>&1 | tee "$KDIR/build.log" | awk -v start="$start" '
-		/^  [A-Z]/ { n++; if (n % 250 == 0) { printf "[setup] kernel: %d build steps, %s\n", n, $NF; fflush() } }
+	if ! kmake -j"$JOBS" 2>&1 | tee "$KDIR/build.log" | awk -v arch="$KARCH" '
+		/^  [A-Z]/ { n++; if (n % 250 == 0) { printf "[setup] kernel (%s): %d build steps, %s\n", arch, n, $NF; fflush() } }
 		/error:|Error [0-9]/ { print; fflush() }'; then
 		tail -n 40 "$KDIR/build.log" >&2
 		die "kernel build failed"
 	fi
-	[ -f "$KDIR/arch/x86/boot/bzImage" ] || die "kernel build produced no bzImage"
+	[ -f "$KDIR/$image" ] || die "kernel build produced no $image"
 	echo "$key" >"$KDIR/.ipmb-key"
-	say "kernel: built in $((SECONDS - start)) s"
-	write_env
+	say "kernel ($KARCH): built in $((SECONDS - start)) s"
+	write_env "$envfile"
+}
+
+step_kernel() {
+	build_kernel x86 tests/kernel/config.fragment arch/x86/boot/bzImage env
+}
+
+# The AST2600 (ARMv7) kernel for QEMU's Aspeed machines.
+step_kernel_arm() {
+	build_kernel arm tests/kernel/arm.fragment arch/arm/boot/zImage env-arm
 }
 
 write_env() {
@@ -178,12 +203,13 @@ write_env() {
 		printf 'KSRC=%q\n' "$KSRC"
 		printf 'KDIR=%q\n' "$KDIR"
 		printf 'KVER=%q\n' "$KVER"
+		printf 'ARCH=%q\n' "$KARCH"
 		printf 'RUST_LIB_SRC=%q\n' "$RUST_LIB_SRC"
 		printf 'LLVM=%q\n' "$LLVM_SUFFIX"
 		printf 'BINDGEN=%q\n' "$BINDGEN"
 		printf 'LIBCLANG_PATH=%q\n' "$LIBCLANG_PATH"
-	} >"$CACHE/env.tmp"
-	mv "$CACHE/env.tmp" "$CACHE/env"
+	} >"$CACHE/$1.tmp"
+	mv "$CACHE/$1.tmp" "$CACHE/$1"
 }
 
 mkdir -p "$CACHE"
@@ -196,6 +222,7 @@ packages) step_packages ;;
 bindgen) step_bindgen ;;
 sources) step_sources ;;
 kernel) step_packages; step_bindgen; step_kernel ;;
-all) step_packages; step_bindgen; step_kernel ;;
-*) die "usage: $0 [packages|bindgen|sources|kernel|all]" ;;
+kernel-arm) step_packages; step_bindgen; step_kernel_arm ;;
+all) step_packages; step_bindgen; step_kernel; step_kernel_arm ;;
+*) die "usage: $0 [packages|bindgen|sources|kernel|kernel-arm|all]" ;;
 esac

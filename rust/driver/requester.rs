@@ -14,7 +14,10 @@ use kernel::{
         Arc,
         CondVarTimeoutResult, //
     },
-    time::msecs_to_jiffies,
+    time::{
+        msecs_to_jiffies,
+        Delta, //
+    },
     workqueue::{
         self,
         WorkItem, //
@@ -119,6 +122,17 @@ fn set_synthesized(m: &mut Msg, key: &Key, seq: u8, cc: u8) {
     m.flags = uapi::MSG_SYNTHESIZED;
 }
 
+/// `ns` nanoseconds in milliseconds, rounded up, saturating at `u32::MAX`.
+///
+/// Through [`Delta`], which divides with the kernel's 64-bit helpers: 32-bit kernels (ARMv7
+/// BMCs) have no 64-bit division operator, so a plain `u64` division would not link.
+fn ms_ceil(ns: u64) -> u32 {
+    let ns = i64::try_from(ns)
+        .unwrap_or(i64::MAX)
+        .saturating_add(NS_PER_MS as i64 - 1);
+    u32::try_from(Delta::from_nanos(ns).as_millis()).unwrap_or(u32::MAX)
+}
+
 impl Shared {
     /// Arms the timeout work for the earliest deadline, at most [`TICK_MS`] away (a pending
     /// work keeps its time, so the tick bounds how late a shorter deadline is seen).
@@ -129,12 +143,8 @@ impl Shared {
         let Some(deadline) = st.seqs.next_deadline() else {
             return;
         };
-        let ms = deadline
-            .saturating_sub(now)
-            .div_ceil(NS_PER_MS)
-            .min(TICK_MS);
-        // At most `TICK_MS`.
-        let jiffies = msecs_to_jiffies(ms as u32).max(1);
+        let ms = ms_ceil(deadline.saturating_sub(now)).min(TICK_MS as u32);
+        let jiffies = msecs_to_jiffies(ms).max(1);
         // Already pending: it runs within a tick and re-arms.
         let _ = workqueue::system().enqueue_delayed(this.clone(), jiffies);
     }
@@ -238,8 +248,7 @@ impl Shared {
                 let interrupted = match st.seqs.usable_at(&p.key, now) {
                     None => this.seq_free.wait_interruptible(&mut g),
                     Some(at) => {
-                        let ms = at.saturating_sub(now).div_ceil(NS_PER_MS);
-                        let jiffies = msecs_to_jiffies(u32::try_from(ms).unwrap_or(u32::MAX));
+                        let jiffies = msecs_to_jiffies(ms_ceil(at.saturating_sub(now)));
                         matches!(
                             this.seq_free
                                 .wait_interruptible_timeout(&mut g, jiffies.max(1)),
