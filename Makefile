@@ -8,6 +8,7 @@
 #   make check            all tests: host, module build (clippy, rustfmt), QEMU (KUnit + e2e)
 #   make demo             boot QEMU and show two IPMB nodes talking
 #   make samples          samples/ipmb-raw and samples/ipmb-responder
+#   make samples-arm      the same, static armhf, in build/arm/samples/ (for the ARM guest)
 #   make bench            ipmb.ko against the C driver, same boot: throughput and latency ratios
 #   make clippy           build ipmb.ko and the test bus with clippy for x86 and ARM (or only
 #                         $(ARCH) with KDIR), warnings are errors
@@ -34,7 +35,7 @@ VBUS := M=$(CURDIR)/tests/vbus $(KMAKE)
 UAPI_PROBES := build/uapi/ioctl_probe build/uapi/ioctl_probe32
 UAPI_CFLAGS := -Wall -Wextra -Werror -Iinclude/uapi
 
-.PHONY: all modules vbus uapi-probes samples clean modules_install clippy rustfmt rustfmtcheck \
+.PHONY: all modules vbus uapi-probes samples samples-arm clean modules_install clippy rustfmt rustfmtcheck \
 	setup host-test check demo bench
 
 all: modules
@@ -105,6 +106,9 @@ demo:
 # The userspace programs on the uapi header (samples/ipmb-raw, samples/ipmb-responder).
 samples:
 	@$(MAKE) --no-print-directory -C samples
+
+samples-arm:
+	@$(MAKE) --no-print-directory -C samples arm
 
 # ipmb.ko against ipmb_dev_int.ko in the same boot, and kernel against userspace request
 # matching: prints ratios, asserts nothing.
