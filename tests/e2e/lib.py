@@ -2,15 +2,26 @@
 """Helpers shared by the e2e tests: module loading, sysfs, and assertions with messages."""
 
 import os
+import platform
 
 REPO = None
 KDIR = None
+# The QEMU machine the guest runs on (runner.py --machine), or None for the x86 test guest.
+MACHINE = None
 _loaded = []
 
 
-def configure(repo, kdir):
-    global REPO, KDIR
-    REPO, KDIR = repo, kdir
+def configure(repo, kdir, machine=None):
+    global REPO, KDIR, MACHINE
+    REPO, KDIR, MACHINE = repo, kdir, machine
+
+
+def machines(*names):
+    """Restricts a test to the guests of these machines: elsewhere it is not collected."""
+    def mark(fn):
+        fn.machines = names
+        return fn
+    return mark
 
 
 def guest_main_args():
@@ -52,7 +63,10 @@ def _syscall(nr, *args):
     return ret, ctypes.get_errno()
 
 
-SYS_FINIT_MODULE, SYS_DELETE_MODULE = 313, 176  # x86_64
+# (finit_module, delete_module): arch/x86/entry/syscalls/syscall_64.tbl and
+# arch/arm/tools/syscall.tbl (EABI).
+_MODULE_SYSCALLS = {"x86_64": (313, 176), "armv7l": (379, 129)}
+SYS_FINIT_MODULE, SYS_DELETE_MODULE = _MODULE_SYSCALLS.get(platform.machine(), (None, None))
 O_NONBLOCK = 0o4000
 
 
@@ -66,6 +80,8 @@ class ModuleResult:
 
 def insmod(name, *params):
     import ctypes
+    if SYS_FINIT_MODULE is None:
+        raise AssertionError(f"no module syscall numbers for {platform.machine()}")
     fd = os.open(module_path(name), os.O_RDONLY)
     try:
         ret, err = _syscall(SYS_FINIT_MODULE, ctypes.c_int(fd),
@@ -125,6 +141,8 @@ import ctypes
 import errno
 import fcntl
 import glob
+import select
+import time
 
 I2C_RDWR = 0x0707
 I2C_M_RD = 0x0001
@@ -171,16 +189,22 @@ def vbus_param(name, value):
 
 
 class Instance:
-    """An ipmb-dev client on adapter `nr` at 8-bit address `addr`, bound to `driver`."""
+    """An ipmb-dev client on adapter `nr` at 8-bit address `addr`, bound to `driver`.
 
-    def __init__(self, nr, addr, driver="ipmb"):
+    With new=False the client already exists (the device tree made it): it is not created
+    here nor deleted by cleanup(), and driver=None leaves its binding as it is.
+    """
+
+    def __init__(self, nr, addr, driver="ipmb", new=True):
         self.nr, self.addr = nr, addr
         self.client = f"{nr}-{OWN_SLAVE | (addr >> 1):04x}"
         self.path = f"/sys/bus/i2c/devices/{self.client}"
-        with open(f"/sys/bus/i2c/devices/i2c-{nr}/new_device", "w") as f:
-            f.write(f"ipmb-dev 0x{OWN_SLAVE | (addr >> 1):x}")
-        _instances.append(self)
-        self.rebind(driver)
+        if new:
+            with open(f"/sys/bus/i2c/devices/i2c-{nr}/new_device", "w") as f:
+                f.write(f"ipmb-dev 0x{OWN_SLAVE | (addr >> 1):x}")
+            _instances.append(self)
+        if driver:
+            self.rebind(driver)
 
     def driver(self):
         link = os.path.join(self.path, "driver")
@@ -196,6 +220,11 @@ class Instance:
         with open(f"/sys/bus/i2c/drivers/{driver}/bind", "w") as f:
             f.write(self.client)
         eq(self.driver(), driver, f"driver of {self.client}")
+
+    def unbind(self):
+        """Unbinds the client from its driver through sysfs, as an administrator would."""
+        with open(f"/sys/bus/i2c/drivers/{self.driver()}/unbind", "w") as f:
+            f.write(self.client)
 
     @property
     def dev(self):
@@ -264,6 +293,51 @@ def i2c_xfer(nr, msgs):
 def send_raw(nr, f):
     """Puts frame `f` (destination address first) on the wire from adapter `nr`."""
     i2c_xfer(nr, [(f[0] >> 1, f[1:])])
+
+
+def wait_for(fn, what, timeout=3.0):
+    """Calls fn every 10 ms until it returns a true value, which it returns."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = fn()
+        if v:
+            return v
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.01)
+
+
+def poll_for(fd, events, timeout_ms):
+    """poll() on one file: the events it reports within timeout_ms (0 if none)."""
+    p = select.poll()
+    p.register(fd, events)
+    return dict(p.poll(timeout_ms)).get(fd, 0)
+
+
+def read_wait(fd, timeout_ms=3000):
+    """read() on a non-blocking file, after poll() reports EPOLLIN."""
+    true(poll_for(fd, select.POLLIN, timeout_ms) & select.POLLIN,
+         f"EPOLLIN within {timeout_ms} ms")
+    return os.read(fd, 256)
+
+
+def queued_frames(fd):
+    """Every frame read() has now, without waiting (fd is O_NONBLOCK)."""
+    out = []
+    while True:
+        try:
+            out.append(os.read(fd, 256))
+        except BlockingIOError:
+            return out
+
+
+def closing(*fds):
+    """Closes files, ignoring the ones already closed."""
+    for fd in fds:
+        try:
+            os.close(fd)
+        except OSError:
+            pass
 
 
 def raises(err, fn, *args):

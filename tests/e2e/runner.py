@@ -2,10 +2,11 @@
 # SPDX-License-Identifier: GPL-2.0
 """Runs the end-to-end tests inside the QEMU guest and prints KTAP on stdout.
 
-Each `test_*` function of each `tests/e2e/test_*.py` file is one test case. A case passes if it
-returns, fails if it raises (the exception is printed as a KTAP diagnostic), and fails if it
-runs past its time limit (SIGALRM). Between cases, modules a case loaded are unloaded, so each
-starts from the same state.
+Each `test_*` function of each `test_*.py` file of the test directory (--dir, by default
+tests/e2e) is one test case. A case passes if it returns, fails if it raises (the exception is
+printed as a KTAP diagnostic), and fails if it runs past its time limit (SIGALRM). Between
+cases, modules a case loaded are unloaded, so each starts from the same state. A case marked
+with @lib.machines(...) is collected only when --machine names one of those machines.
 """
 
 import argparse
@@ -30,19 +31,22 @@ def on_alarm(signum, frame):
     raise Timeout("test ran past its time limit")
 
 
-def collect(pattern):
+def collect(testdir, pattern):
     cases = []
-    for path in sorted(glob.glob(os.path.join(HERE, "test_*.py"))):
+    for path in sorted(glob.glob(os.path.join(testdir, "test_*.py"))):
         name = os.path.splitext(os.path.basename(path))[0]
         spec = importlib.util.spec_from_file_location(name, path)
         mod = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(mod)
         for attr in sorted(dir(mod)):
             fn = getattr(mod, attr)
-            if attr.startswith("test_") and callable(fn):
-                full = f"{name[5:]}.{attr[5:]}"
-                if not pattern or pattern in full:
-                    cases.append((full, fn, getattr(fn, "timeout", 60)))
+            if not (attr.startswith("test_") and callable(fn)):
+                continue
+            if lib.MACHINE not in getattr(fn, "machines", (lib.MACHINE,)):
+                continue
+            full = f"{name[5:]}.{attr[5:]}"
+            if not pattern or pattern in full:
+                cases.append((full, fn, getattr(fn, "timeout", 60)))
     return cases
 
 
@@ -51,10 +55,17 @@ def main():
     ap.add_argument("--repo", required=True)
     ap.add_argument("--kdir", required=True)
     ap.add_argument("--filter", default="")
+    ap.add_argument("--dir", default=os.path.join("tests", "e2e"),
+                    help="directory of the test_*.py files, relative to --repo")
+    ap.add_argument("--machine", default=None,
+                    help="the QEMU machine of the guest (lib.MACHINE); none for the x86 guest")
     args = ap.parse_args()
-    lib.configure(args.repo, args.kdir)
+    lib.configure(args.repo, args.kdir, args.machine)
 
-    cases = collect(args.filter)
+    testdir = os.path.join(args.repo, args.dir)
+    if testdir not in sys.path:
+        sys.path.insert(1, testdir)  # the tests' own helper modules
+    cases = collect(testdir, args.filter)
     print("KTAP version 1")
     print(f"1..{len(cases)}", flush=True)
     signal.signal(signal.SIGALRM, on_alarm)

@@ -19,7 +19,7 @@ import time
 
 import ipmbabi as abi
 import lib
-from lib import eq, frame, true, with_len
+from lib import closing, eq, frame, poll_for, read_wait, true, wait_for, with_len
 
 BMC, SAT = lib.BMC, lib.SAT
 NOBODY = 0x40                       # an address no node on the wire has
@@ -48,17 +48,6 @@ def echo(req, n):
     return 0.0, b"\x00" + bytes(req["data"])
 
 
-def wait_for(fn, what, timeout=3.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        v = fn()
-        if v:
-            return v
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.01)
-
-
 def wait_counter(inst, name, value, timeout=3.0):
     """Waits until counter `name` of `inst` reaches `value`, then requires it equal."""
     wait_for(lambda: inst.counters()[name] >= value, f"{name} >= {value} on {inst.client}",
@@ -70,24 +59,11 @@ def delta(after, before, *names):
     return {n: after[n] - before[n] for n in names}
 
 
-def poll_for(fd, events, timeout_ms):
-    p = select.poll()
-    p.register(fd, events)
-    return dict(p.poll(timeout_ms)).get(fd, 0)
-
-
 def receive_wait(fd, timeout_ms=3000):
     """IPMB_IOC_RECEIVE on a non-blocking file, after poll() reports EPOLLPRI."""
     true(poll_for(fd, select.POLLPRI, timeout_ms) & select.POLLPRI,
          f"EPOLLPRI within {timeout_ms} ms")
     return abi.receive(fd)
-
-
-def read_wait(fd, timeout_ms=3000):
-    """read() on a non-blocking file, after poll() reports EPOLLIN."""
-    true(poll_for(fd, select.POLLIN, timeout_ms) & select.POLLIN,
-         f"EPOLLIN within {timeout_ms} ms")
-    return os.read(fd, 256)
 
 
 def drain(fd):
@@ -130,14 +106,6 @@ def synthesized(rsp, cc, what):
 def answered(rsp, data, what):
     eq((rsp["cc"], rsp["flags"] & abi.MSG_SYNTHESIZED, rsp["data"]), (0, 0, bytes(data)),
        f"{what}: (cc, IPMB_MSG_SYNTHESIZED, data)")
-
-
-def closing(*fds):
-    for fd in fds:
-        try:
-            os.close(fd)
-        except OSError:
-            pass
 
 
 class Responder(threading.Thread):
@@ -1079,16 +1047,6 @@ def test_broadcast_get_device_id():
         closing(fb, fr, fl)
 
 
-def _frames(fd):
-    """Every frame read() has now, without waiting."""
-    out = []
-    while True:
-        try:
-            out.append(os.read(fd, 256))
-        except BlockingIOError:
-            return out
-
-
 def test_write_and_kernel_requests_share_seqs():
     """A request sent with write() keeps its seq away from the kernel's requests to the same
     exchange (and its response goes to read()); a write() that collides with a kernel
@@ -1101,12 +1059,12 @@ def test_write_and_kernel_requests_share_seqs():
         _, seq = abi.submit(fd, SAT, APP, 0x22, timeout_ms=5000, retries=0)
         read_wait(sfd)
         lib.raises(errno.EBUSY, os.write, fd, with_len(frame(SAT, APP, BMC, seq, 0x22)))
-        eq(_frames(sfd), [], "nothing sent for the refused write()")
+        eq(lib.queued_frames(sfd), [], "nothing sent for the refused write()")
         # Another seq, or another cmd with the same seq, is fine.
         ext = (seq + 5) % 64
         os.write(fd, with_len(frame(SAT, APP, BMC, ext, 0x22)))
         os.write(fd, with_len(frame(SAT, APP, BMC, ext, 0x23)))
-        eq(len(_frames(sfd)), 2, "the two other writes were sent")
+        eq(len(lib.queued_frames(sfd)), 2, "the two other writes were sent")
         # The kernel's requests for cmd 0x23 go round the seqs and skip the one write() used.
         seqs = [abi.submit(fd, SAT, APP, 0x23, timeout_ms=5000, retries=0)[1]
                 for _ in range(30)]
@@ -1115,7 +1073,7 @@ def test_write_and_kernel_requests_share_seqs():
              f"kernel seqs for cmd 0x23 {seqs} avoid {ext} (write()) and {seq} (in flight)")
         true(any(s > ext for s in seqs) or ext > 60, f"the seqs {seqs} went past {ext}")
         # The answer to the write() request reaches read(), not the kernel's requester.
-        _frames(sfd)
+        lib.queued_frames(sfd)
         req = parse(with_len(frame(SAT, APP, BMC, ext, 0x23)))
         os.write(sfd, with_len(answer(req, b"\x00\x99")))
         got = parse(read_wait(fd))

@@ -1,0 +1,117 @@
+# SPDX-License-Identifier: GPL-2.0
+"""Instantiation from the device tree on the AST2600 machines, through the real i2c-aspeed.
+
+On ast2600-evb, tests/bmc/dts/ast2600-evb-ipmb.dts adds an ipmb-dev node on the peer's bus
+(i2c3, defaults only) and one node on each of a few other buses, each with one property our
+driver reads. On bletchley-bmc the board's own node (ipmb13@10 on i2c13) is used unchanged.
+"""
+
+import os
+import stat
+
+import ipmbabi as abi
+import lib
+import peer
+from lib import eq, true
+
+# The variant nodes of tests/bmc/dts/ast2600-evb-ipmb.dts: bus -> (property, value) as the
+# device tree has them, and the ipmb_info fields they must give. Keep in sync with the dts.
+VARIANTS = {
+    4: ({"max-frame-length": 64}, {"max_frame_len": 64}),
+    5: ({"retry-time": 500, "max-retries": 5}, {"req_timeout_ms": 500, "req_retries": 5}),
+    6: ({"smbus-block-write": None}, {"smbus_block_write": 1}),
+}
+
+# What a node without properties gets with ipmb.ko's default parameters.
+DEFAULTS = dict(abi_version=abi.ABI_VERSION, own_addr=peer.OWN, smbus_block_write=0,
+                max_frame_len=32, queue_len=256, tx_retries=3, req_timeout_ms=250,
+                req_retries=3)
+
+
+def of_node(inst):
+    """The device tree node of a client, or None if it was not made from one."""
+    p = os.path.join(inst.path, "of_node")
+    return os.path.realpath(p) if os.path.exists(p) else None
+
+
+def of_prop(node, name):
+    """A property of a device tree node: its raw bytes, or None if absent."""
+    p = os.path.join(node, name)
+    if not os.path.exists(p):
+        return None
+    with open(p, "rb") as f:
+        return f.read()
+
+
+def info_of(inst, fields):
+    fd = os.open(f"/dev/ipmb-{inst.nr}", os.O_RDWR)
+    try:
+        i = abi.info(fd)
+    finally:
+        os.close(fd)
+    return {k: i[k] for k in fields}
+
+
+def check_bound_from_dt(inst, node_name):
+    """The client came from DT node `node_name` and owns /dev/ipmb-N through ipmb.ko."""
+    node = of_node(inst)
+    true(node is not None, f"{inst.client} has no of_node: not instantiated from the DT")
+    eq((os.path.basename(node), of_prop(node, "compatible")), (node_name, b"ipmb-dev\0"),
+       f"DT node of {inst.client} (name, compatible)")
+    eq(inst.driver(), "ipmb", f"driver of {inst.client}")
+    dev = f"/dev/ipmb-{inst.nr}"
+    true(os.path.exists(dev) and stat.S_ISCHR(os.stat(dev).st_mode), f"{dev} is a char device")
+    eq(os.path.realpath(f"/sys/class/misc/ipmb-{inst.nr}/device"), os.path.realpath(inst.path),
+       f"parent device of {dev}")
+    eq(info_of(inst, ("adapter", "own_addr")), dict(adapter=inst.nr, own_addr=peer.OWN),
+       f"IPMB_IOC_INFO adapter and own_addr of {dev}")
+
+
+@lib.machines("ast2600-evb")
+def test_evb_node_bound_from_dt():
+    lib.insmod("ipmb")
+    check_bound_from_dt(peer.node(driver=None), "ipmb@10")
+
+
+@lib.machines("ast2600-evb")
+def test_evb_base_node_has_defaults():
+    inst = peer.setup()
+    true(of_node(inst) is not None, f"{inst.client} not from the DT")
+    eq(info_of(inst, DEFAULTS), DEFAULTS, f"IPMB_IOC_INFO of {inst.client}")
+
+
+def check_variant(nr):
+    props, fields = VARIANTS[nr]
+    lib.insmod("ipmb")
+    inst = lib.Instance(nr, peer.OWN, driver=None, new=False)
+    node = of_node(inst)
+    true(node is not None, f"{inst.client} not from the DT")
+    for name, value in props.items():
+        raw = of_prop(node, name)
+        true(raw is not None, f"DT node of {inst.client} has no {name}")
+        if value is not None:
+            eq(int.from_bytes(raw, "big"), value, f"{name} in the DT")
+    eq(inst.driver(), "ipmb", f"driver of {inst.client}")
+    expected = dict(DEFAULTS, **fields)
+    eq(info_of(inst, expected), expected, f"IPMB_IOC_INFO of {inst.client}, props {props}")
+
+
+@lib.machines("ast2600-evb")
+def test_evb_max_frame_length_property():
+    check_variant(4)
+
+
+@lib.machines("ast2600-evb")
+def test_evb_retry_time_and_max_retries_properties():
+    check_variant(5)
+
+
+@lib.machines("ast2600-evb")
+def test_evb_smbus_block_write_property():
+    check_variant(6)
+
+
+@lib.machines("bletchley-bmc")
+def test_bletchley_board_node_bound():
+    lib.insmod("ipmb")
+    check_bound_from_dt(peer.node(driver=None), "ipmb13@10")
