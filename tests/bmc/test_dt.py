@@ -2,8 +2,8 @@
 """Instantiation from the device tree on the AST2600 machines, through the real i2c-aspeed.
 
 On ast2600-evb, tests/bmc/dts/ast2600-evb-ipmb.dts adds an ipmb-dev node on the peer's bus
-(i2c3, defaults only) and one node on each of a few other buses, each with one property our
-driver reads. On bletchley-bmc the board's own node (ipmb13@10 on i2c13) is used unchanged.
+(i2c3, no optional property) and one node on each of a few other buses, each with one
+property our driver reads. On bletchley-bmc the board's own node (ipmb13@10 on i2c13) is used unchanged.
 """
 
 import os
@@ -14,16 +14,18 @@ import lib
 import peer
 from lib import eq, true
 
-# The variant nodes of tests/bmc/dts/ast2600-evb-ipmb.dts: bus -> (property, value) as the
-# device tree has them, and the ipmb_info fields they must give. Keep in sync with the dts.
+# The variant nodes of tests/bmc/dts/ast2600-evb-ipmb.dts: (bus, 8-bit address, properties as
+# the device tree has them (None: boolean), the ipmb_info fields they must give). Keep in step
+# with the dts.
 VARIANTS = {
-    4: ({"max-frame-length": 64}, {"max_frame_len": 64}),
-    5: ({"retry-time": 500, "max-retries": 5}, {"req_timeout_ms": 500, "req_retries": 5}),
-    6: ({"smbus-block-write": None}, {"smbus_block_write": 1}),
+    "max-frame-length": (4, 0x22, {"max-frame-length": 64}, {"max_frame_len": 64}),
+    "retry-time": (5, 0x24, {"retry-time": 500}, {"req_timeout_ms": 500}),
+    "max-retries": (6, 0x26, {"max-retries": 7}, {"req_retries": 7}),
+    "smbus-block-write": (9, 0x28, {"smbus-block-write": None}, {"smbus_block_write": 1}),
 }
 
 # What a node without properties gets with ipmb.ko's default parameters.
-DEFAULTS = dict(abi_version=abi.ABI_VERSION, own_addr=peer.OWN, smbus_block_write=0,
+DEFAULTS = dict(abi_version=abi.ABI_VERSION, smbus_block_write=0,
                 max_frame_len=32, queue_len=256, tx_retries=3, req_timeout_ms=250,
                 req_retries=3)
 
@@ -77,38 +79,44 @@ def test_evb_node_bound_from_dt():
 def test_evb_base_node_has_defaults():
     inst = peer.setup()
     true(of_node(inst) is not None, f"{inst.client} not from the DT")
-    eq(info_of(inst, DEFAULTS), DEFAULTS, f"IPMB_IOC_INFO of {inst.client}")
+    expected = dict(DEFAULTS, own_addr=peer.OWN)
+    eq(info_of(inst, expected), expected, f"IPMB_IOC_INFO of {inst.client}")
 
 
-def check_variant(nr):
-    props, fields = VARIANTS[nr]
+def check_variant(name):
+    nr, addr, props, fields = VARIANTS[name]
     lib.insmod("ipmb")
-    inst = lib.Instance(nr, peer.OWN, driver=None, new=False)
+    inst = lib.Instance(nr, addr, driver=None, new=False)
     node = of_node(inst)
     true(node is not None, f"{inst.client} not from the DT")
-    for name, value in props.items():
-        raw = of_prop(node, name)
-        true(raw is not None, f"DT node of {inst.client} has no {name}")
+    for prop, value in props.items():
+        raw = of_prop(node, prop)
+        true(raw is not None, f"DT node of {inst.client} has no {prop}")
         if value is not None:
-            eq(int.from_bytes(raw, "big"), value, f"{name} in the DT")
+            eq(int.from_bytes(raw, "big"), value, f"{prop} in the DT")
     eq(inst.driver(), "ipmb", f"driver of {inst.client}")
-    expected = dict(DEFAULTS, **fields)
+    expected = dict(DEFAULTS, own_addr=addr, **fields)
     eq(info_of(inst, expected), expected, f"IPMB_IOC_INFO of {inst.client}, props {props}")
 
 
 @lib.machines("ast2600-evb")
 def test_evb_max_frame_length_property():
-    check_variant(4)
+    check_variant("max-frame-length")
 
 
 @lib.machines("ast2600-evb")
-def test_evb_retry_time_and_max_retries_properties():
-    check_variant(5)
+def test_evb_retry_time_property():
+    check_variant("retry-time")
+
+
+@lib.machines("ast2600-evb")
+def test_evb_max_retries_property():
+    check_variant("max-retries")
 
 
 @lib.machines("ast2600-evb")
 def test_evb_smbus_block_write_property():
-    check_variant(6)
+    check_variant("smbus-block-write")
 
 
 @lib.machines("bletchley-bmc")
