@@ -15,16 +15,17 @@ answer to a request sent after a burst request arrives after the whole burst (sy
 
 import os
 import struct
+import sys
 
 import ipmbabi as abi
 import lib
 from lib import eq, frame
 
-# Where the peer and our node are on each machine. Keep in sync with tests/qemu/run.py (the
-# -device ipmb-peer line) and tests/bmc/dts/ast2600-evb-ipmb.dts (the nodes).
-BUS = {"ast2600-evb": 3, "bletchley-bmc": 13}
-PEER = 0x80     # 8-bit IPMB address: -device ipmb-peer,address=0x40
-OWN = 0x20      # ours: reg = <(0x10 | I2C_OWN_SLAVE_ADDRESS)>
+sys.path.insert(1, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "qemu"))
+import machines  # noqa: E402 - tests/qemu/machines.py: where the peer and the nodes are
+
+PEER = 0x80     # the peer's 8-bit IPMB address (machines.py: peer at 7-bit 0x40)
+OWN = 0x20      # ours (machines.py: the first node, at 7-bit 0x10)
 
 APP, OEM = 0x06, 0x30               # request netFns
 GET_DEVICE_ID = 0x01                # App
@@ -43,13 +44,17 @@ VALID, BAD_CS1, BAD_CS2 = 0, 1, 2
 TIMEOUT_MS = 10000
 
 
-def bus():
-    return BUS[lib.MACHINE]
+def machine():
+    """The machine of the guest as tests/qemu/machines.py describes it."""
+    return machines.get(lib.MACHINE)
 
 
 def node(driver="ipmb"):
     """Our DT-instantiated client on the peer's bus, checked to be bound to `driver`."""
-    inst = lib.Instance(bus(), OWN, driver=None, new=False)
+    m = machine()
+    eq((m.peer[1] << 1, m.nodes[0].bus, m.nodes[0].addr << 1), (PEER, m.peer[0], OWN),
+       f"machines.py for {m.name}: (peer address, bus of the first node, its address)")
+    inst = lib.Instance(m.peer[0], OWN, driver=None, new=False)
     if driver:
         eq(inst.driver(), driver, f"driver of {inst.client}")
     return inst

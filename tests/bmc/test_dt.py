@@ -3,7 +3,8 @@
 
 On ast2600-evb, tests/bmc/dts/ast2600-evb-ipmb.dts adds an ipmb-dev node on the peer's bus
 (i2c3, no optional property) and one node on each of a few other buses, each with one
-property our driver reads. On bletchley-bmc the board's own node (ipmb13@10 on i2c13) is used unchanged.
+property our driver reads (tests/qemu/machines.py lists them). On bletchley-bmc the board's
+own node (ipmb13@10 on i2c13) is used unchanged.
 """
 
 import os
@@ -14,15 +15,9 @@ import lib
 import peer
 from lib import eq, true
 
-# The variant nodes of tests/bmc/dts/ast2600-evb-ipmb.dts: (bus, 8-bit address, properties as
-# the device tree has them (None: boolean), the ipmb_info fields they must give). Keep in step
-# with the dts.
-VARIANTS = {
-    "max-frame-length": (4, 0x22, {"max-frame-length": 64}, {"max_frame_len": 64}),
-    "retry-time": (5, 0x24, {"retry-time": 500}, {"req_timeout_ms": 500}),
-    "max-retries": (6, 0x26, {"max-retries": 7}, {"req_retries": 7}),
-    "smbus-block-write": (9, 0x28, {"smbus-block-write": None}, {"smbus_block_write": 1}),
-}
+# The ipmb_info field each optional property of a node sets (True: a boolean property, 1).
+FIELDS = {"max-frame-length": "max_frame_len", "retry-time": "req_timeout_ms",
+          "max-retries": "req_retries", "smbus-block-write": "smbus_block_write"}
 
 # What a node without properties gets with ipmb.ko's default parameters.
 DEFAULTS = dict(abi_version=abi.ABI_VERSION, smbus_block_write=0,
@@ -78,25 +73,31 @@ def test_evb_node_bound_from_dt():
 @lib.machines("ast2600-evb")
 def test_evb_base_node_has_defaults():
     inst = peer.setup()
-    true(of_node(inst) is not None, f"{inst.client} not from the DT")
+    node = of_node(inst)
+    true(node is not None, f"{inst.client} not from the DT")
+    eq([p for p in FIELDS if of_prop(node, p) is not None], [],
+       f"optional properties of {inst.client} in the live DT")
     expected = dict(DEFAULTS, own_addr=peer.OWN)
     eq(info_of(inst, expected), expected, f"IPMB_IOC_INFO of {inst.client}")
 
 
-def check_variant(name):
-    nr, addr, props, fields = VARIANTS[name]
+def check_variant(prop):
+    """The node of tests/qemu/machines.py with property `prop` shows it in IPMB_IOC_INFO."""
+    nodes = [n for n in peer.machine().nodes if prop in n.props]
+    eq(len(nodes), 1, f"nodes with {prop} in machines.py")
+    n = nodes[0]
+    value = n.props[prop]
     lib.insmod("ipmb")
-    inst = lib.Instance(nr, addr, driver=None, new=False)
+    inst = lib.Instance(n.bus, n.addr << 1, driver=None, new=False)
     node = of_node(inst)
     true(node is not None, f"{inst.client} not from the DT")
-    for prop, value in props.items():
-        raw = of_prop(node, prop)
-        true(raw is not None, f"DT node of {inst.client} has no {prop}")
-        if value is not None:
-            eq(int.from_bytes(raw, "big"), value, f"{prop} in the DT")
+    raw = of_prop(node, prop)
+    true(raw is not None, f"no {prop} in the live DT node of {inst.client}")
+    if value is not True:
+        eq(int.from_bytes(raw, "big"), value, f"{prop} of {inst.client} in the live DT")
     eq(inst.driver(), "ipmb", f"driver of {inst.client}")
-    expected = dict(DEFAULTS, own_addr=addr, **fields)
-    eq(info_of(inst, expected), expected, f"IPMB_IOC_INFO of {inst.client}, props {props}")
+    expected = dict(DEFAULTS, own_addr=n.addr << 1, **{FIELDS[prop]: int(value)})
+    eq(info_of(inst, expected), expected, f"IPMB_IOC_INFO of {inst.client} ({prop})")
 
 
 @lib.machines("ast2600-evb")
