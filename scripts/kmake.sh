@@ -10,11 +10,13 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 CACHE=${IPMB_CACHE:-${HOME:-$(getent passwd "$(id -u)" | cut -d: -f6)}/.cache/ipmb}
 ARCH=${ARCH:-}
+# An empty ARCH in the environment would defeat kbuild's own default (ARCH ?= SUBARCH).
+[ -n "$ARCH" ] || unset ARCH
 SRC=${M:-$ROOT}
 
 args=()
 if [ -z "${KDIR:-}" ]; then
-	case "$ARCH" in
+	case "${ARCH:-}" in
 	"" | x86 | x86_64) "$ROOT/scripts/setup.sh" kernel; envfile=$CACHE/env ;;
 	arm) "$ROOT/scripts/setup.sh" kernel-arm; envfile=$CACHE/env-arm ;;
 	*) echo "kmake.sh: no cached kernel for ARCH=$ARCH (x86 or arm)" >&2; exit 1 ;;
@@ -27,7 +29,7 @@ else
 	args+=(LLVM="${LLVM:-1}")
 	[ -n "${RUST_LIB_SRC:-}" ] && args+=(RUST_LIB_SRC="$RUST_LIB_SRC")
 fi
-if [ -n "$ARCH" ]; then
+if [ -n "${ARCH:-}" ]; then
 	args+=(ARCH="$ARCH")
 	case "$ARCH" in
 	x86 | x86_64) ;;
