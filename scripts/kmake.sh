@@ -3,9 +3,10 @@
 #
 # Runs kbuild for the out-of-tree module: against $KDIR when given (a user's own Rust-enabled
 # kernel build tree), otherwise against the project's cached test kernel for $ARCH (x86 by
-# default, or arm: the AST2600 BMC kernel), built on demand by scripts/setup.sh. ARM objects
-# go to build/arm/ (Kbuild's MO=), so x86 and ARM builds of one tree never mix. Extra
-# arguments are passed to make.
+# default, or arm: the AST2600 BMC kernel), built on demand by scripts/setup.sh. Objects go to
+# build/<arch>/ (Kbuild's MO=), so x86 and ARM builds of one tree never mix; the x86 modules
+# are then copied next to their sources (./ipmb.ko, tests/vbus/i2c_vbus.ko), where the tests
+# and `insmod` instructions expect them. Extra arguments are passed to make.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 CACHE=${IPMB_CACHE:-${HOME:-$(getent passwd "$(id -u)" | cut -d: -f6)}/.cache/ipmb}
@@ -29,15 +30,23 @@ else
 	args+=(LLVM="${LLVM:-1}")
 	[ -n "${RUST_LIB_SRC:-}" ] && args+=(RUST_LIB_SRC="$RUST_LIB_SRC")
 fi
-if [ -n "${ARCH:-}" ]; then
-	args+=(ARCH="$ARCH")
-	case "$ARCH" in
-	x86 | x86_64) ;;
-	*)
-		out=$ROOT/build/$ARCH${SRC#"$ROOT"}
-		mkdir -p "$out"
-		args+=(MO="$out")
-		;;
+[ -n "${ARCH:-}" ] && args+=(ARCH="$ARCH")
+case "${ARCH:-$(uname -m)}" in
+x86 | x86_64 | i386) dir=x86 ;;
+*) dir=$ARCH ;;
+esac
+out=$ROOT/build/$dir${SRC#"$ROOT"}
+mkdir -p "$out"
+args+=(MO="$out")
+# A tree built in place by an older version of this script: Kbuild refuses MO= until it is clean.
+if [ -f "$SRC/modules.order" ]; then
+	echo "kmake.sh: removing the in-place build of $SRC (objects now go to build/<arch>/)" >&2
+	make -C "$KDIR" M="$SRC" "${args[@]:0:${#args[@]}-1}" clean >/dev/null
+fi
+make -C "$KDIR" M="$SRC" "${args[@]}" "$@"
+if [ "$dir" = x86 ]; then
+	case " $* " in
+	*" clean "*) rm -f "$SRC"/*.ko ;;
+	*) find "$out" -maxdepth 1 -name '*.ko' -exec cp -p {} "$SRC/" \; ;;
 	esac
 fi
-exec make -C "$KDIR" M="$SRC" "${args[@]}" "$@"

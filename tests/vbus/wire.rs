@@ -719,9 +719,11 @@ impl Wire {
             return Err(ENXIO);
         }
 
-        let speed = i64::from(SPEED_KHZ.get());
+        // In 32-bit arithmetic: 32-bit kernels have no 64-bit division operator.
+        let speed = SPEED_KHZ.get();
         let interval_ns = if speed > 0 {
-            BITS_PER_BYTE * 1_000_000 / speed
+            // At most 9 000 000: fits an `i32`.
+            i64::from(BITS_PER_BYTE as i32 * 1_000_000 / speed)
         } else {
             0
         };
@@ -860,7 +862,8 @@ impl Wire {
         self.interval_ns.store(interval, Relaxed);
         // Events: the address phase, one per byte, and STOP.
         let events = i64::try_from(len).unwrap_or(0) + 2;
-        let expected_ms = (delay.as_nanos() + events * interval) / 1_000_000;
+        // Through `Delta`, which divides with the kernel's helpers on 32-bit kernels.
+        let expected_ms = Delta::from_nanos(delay.as_nanos() + events * interval).as_millis();
         let timeout_ms = u32::try_from(DELIVERY_TIMEOUT_MS + expected_ms).unwrap_or(u32::MAX);
         let timeout = msecs_to_jiffies(timeout_ms);
 
