@@ -15,6 +15,24 @@ as_root() {
 	if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
 }
 
+# ensure_packages LABEL PKG...: installs the missing ones from the machine's own apt sources.
+ensure_packages() {
+	local label=$1 missing=() p
+	shift
+	for p in "$@"; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||
+			missing+=("$p")
+	done
+	if [ ${#missing[@]} -eq 0 ]; then
+		say "$label: all present"
+		return
+	fi
+	say "$label: installing ${missing[*]}"
+	as_root env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 update -q
+	as_root env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 \
+		install -y -q --no-install-recommends "${missing[@]}"
+}
+
 # The mirror the machine's own apt configuration uses.
 debian_mirror() {
 	local mirror

@@ -10,6 +10,8 @@
 #             outside the clone keyed by kernel version + fragment + rustc + bindgen
 #   kernel-arm  the same for the AST2600 BMC (ARCH=arm, tests/kernel/arm.fragment), with the
 #             Aspeed device trees
+#   qemu      QEMU 10.0.2 for ARM with the project's ipmb-peer device (scripts/setup-qemu.sh)
+#   armhf     busybox and Python for the ARM guest (scripts/setup-armhf.sh)
 #   all       all of the above (the default)
 #
 # Each step does nothing when its result is already there. The cache lives in $IPMB_CACHE
@@ -29,23 +31,12 @@ HOST_PACKAGES=(
 	clang-19 lld-19 llvm-19 libclang-19-dev
 	make flex bison bc libelf-dev libssl-dev cpio xz-utils kmod
 	busybox-static qemu-system-x86 gcc gcc-multilib python3
+	# The ARM guest's C programs (samples), static armhf.
+	gcc-arm-linux-gnueabihf
 )
 
 step_packages() {
-	local missing=()
-	local p
-	for p in "${HOST_PACKAGES[@]}"; do
-		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||
-			missing+=("$p")
-	done
-	if [ ${#missing[@]} -eq 0 ]; then
-		say "Debian packages: all present"
-		return
-	fi
-	say "Debian packages: installing ${missing[*]}"
-	as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q
-	as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
-		"${missing[@]}"
+	ensure_packages "Debian packages" "${HOST_PACKAGES[@]}"
 }
 
 BINDGEN_VERSION=$(pinned "$ROOT/tests/kernel/bindgen.version")
@@ -223,6 +214,15 @@ bindgen) step_bindgen ;;
 sources) step_sources ;;
 kernel) step_packages; step_bindgen; step_kernel ;;
 kernel-arm) step_packages; step_bindgen; step_kernel_arm ;;
-all) step_packages; step_bindgen; step_kernel; step_kernel_arm ;;
-*) die "usage: $0 [packages|bindgen|sources|kernel|kernel-arm|all]" ;;
+qemu) "$ROOT/scripts/setup-qemu.sh" ;;
+armhf) "$ROOT/scripts/setup-armhf.sh" ;;
+all)
+	step_packages
+	step_bindgen
+	step_kernel
+	step_kernel_arm
+	"$ROOT/scripts/setup-qemu.sh"
+	"$ROOT/scripts/setup-armhf.sh"
+	;;
+*) die "usage: $0 [packages|bindgen|sources|kernel|kernel-arm|qemu|armhf|all]" ;;
 esac
