@@ -10,7 +10,8 @@
  * The peer's IPMB (8-bit) address, own8 below, is address << 1.
  *
  * Frames are IPMB frames on the wire, address byte included:
- *   [rsSA, netFn << 2 | rsLUN, cs1, rqSA, rqSeq << 2 | rqLUN, cmd, data..., cs2]
+ *   [rsSA, netFn << 2 | rsLUN, cs1, rqSA, rqSeq << 2 | rqLUN, cmd, data...,
+ *    cs2]
  * cs1 makes [rsSA, netFn/LUN, cs1] sum to 0 (mod 256), cs2 makes
  * [rqSA .. cs2] sum to 0.
  *
@@ -34,21 +35,23 @@
  *   kind > 2 or dlen > 300 gives cc 0xcc.  Otherwise the peer answers cc 0x00
  *   and then sends `count` frames to dest8 >> 1, one write transfer each,
  *   frame i (from 0):
- *     [dest8, 0x30 << 2, cs1, own8, (i & 0x3f) << 2, 0x03, d_0 .. d_dlen-1, cs2]
+ *     [dest8, 0x30 << 2, cs1, own8, (i & 0x3f) << 2, 0x03,
+ *      d_0 .. d_dlen-1, cs2]
  *   with d_j = (i + j) & 0xff, except d_0 = i & 0xff and d_1 = i >> 8 when
  *   dlen >= 2.  kind 0: valid frames; 1: cs1 ^ 0x01; 2: cs2 ^ 0x01.  A frame
  *   is dlen + 7 bytes on the wire.
  * - Any other request: cc 0xc1 and no data.
  *
  * Responses and burst frames go through a bounded queue of IPMB_PEER_QUEUE_LEN
- * jobs; a burst is one job that generates its frames one at a time.  Requests
- * that arrive while the peer is still sending are answered in order after
- * what is queued; a request that finds the queue full is dropped.  A frame
- * whose destination does not answer is lost, as on a real bus.  The peer
- * releases the bus between frames, so that other masters get a turn.
+ * (16) jobs; a burst is one job that generates its frames one at a time.
+ * Requests that arrive while the peer is still sending are answered in order
+ * after what is queued; a request that finds the queue full is dropped, and
+ * so is one longer than IPMB_PEER_MAX_REQ (1024) bytes.  A frame whose
+ * destination does not answer is lost, as on a real bus.  The peer releases
+ * the bus between frames, so that other masters get a turn.
  *
- * Trace events ipmb_peer_* show the traffic; -d guest_errors reports input
- * the peer drops.
+ * Trace events ipmb_peer_* show the traffic and why a frame was ignored;
+ * -d guest_errors reports dropped requests, repeated starts and reads.
  */
 
 #include "qemu/osdep.h"
