@@ -31,8 +31,9 @@ HOST_PACKAGES=(
 	clang-19 lld-19 llvm-19 libclang-19-dev
 	make flex bison bc libelf-dev libssl-dev cpio xz-utils kmod
 	busybox-static qemu-system-x86 gcc gcc-multilib python3
-	# The ARM guest's C programs (samples), static armhf.
-	gcc-arm-linux-gnueabihf
+	# The ARM guest's C programs (samples), static armhf, built with clang-19: armhf libc and
+	# libgcc only, since gcc-arm-linux-gnueabihf and gcc-multilib conflict in Debian.
+	libc6-dev-armhf-cross libgcc-12-dev-armhf-cross
 )
 
 step_packages() {
