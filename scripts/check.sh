@@ -2,12 +2,14 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # `make check`: every test the project has, in order:
-#   setup      packages, bindgen, the cached kernel (no-ops when present)
+#   setup      packages, bindgen, the cached kernels, the armhf userland and QEMU for the
+#              Aspeed machines (no-ops when present)
 #   host       cargo test on the core-only protocol files
 #   rustfmt    formatting of every Rust file
 #   clippy     the module built with clippy-driver, warnings as errors (this is the module build)
-#   samples    the userspace programs under samples/, when present
-#   qemu       the test kernel booted under QEMU: KUnit suites, e2e tests, kernel-log checks
+#   samples    the userspace programs under samples/, when present (x86 and static armhf)
+#   qemu       the test kernel booted under QEMU: KUnit suites, e2e tests, kernel-log checks;
+#              then the ARM kernel on the AST2600 machines (ast2600-evb, bletchley-bmc)
 # The last line is "N passed, N failed"; the exit status is non-zero on any failure.
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -68,26 +70,43 @@ static_check "uapi probes build" make --no-print-directory uapi-probes
 if [ -f samples/Makefile ]; then
 	step "samples"
 	static_check "samples build" make --no-print-directory -C samples
+	static_check "samples build (armhf)" make --no-print-directory -C samples arm
 fi
 
-step "QEMU: KUnit + e2e"
-if [ -f ipmb.ko ] && [ -f tests/vbus/i2c_vbus.ko ]; then
-	qlog=build/qemu-check.log
-	python3 tests/qemu/run.py --mode check 2>&1 | tee "$qlog"
+# qemu_run NAME RUN.PY-ARGS...: one boot; adds its closing line's counts.
+qemu_run() {
+	local name=$1 qlog=build/qemu-$1.log line qp qf
+	shift
+	python3 tests/qemu/run.py --mode check "$@" 2>&1 | tee "$qlog"
 	line=$(grep -E '^qemu: [0-9]+ passed, [0-9]+ failed' "$qlog" | tail -n1)
 	if [ -n "$line" ]; then
 		qp=$(echo "$line" | awk '{print $2}')
-		qf=$(echo "$line" | awk '{print $4}')
+		qf=$(echo "$line" | awk '{print $4}' | tr -d ,)
 	else
 		qp=0
 		qf=1
 	fi
 	passed=$((passed + qp))
 	failed=$((failed + qf))
+}
+
+step "QEMU: KUnit + e2e"
+if [ -f ipmb.ko ] && [ -f tests/vbus/i2c_vbus.ko ]; then
+	qemu_run check
 else
 	echo "FAILED: ipmb.ko or tests/vbus/i2c_vbus.ko not built"
 	failed=$((failed + 1))
 fi
+
+for machine in ast2600-evb bletchley-bmc; do
+	step "QEMU $machine (ARM): KUnit + e2e"
+	if [ -f build/arm/ipmb.ko ] && [ -f build/arm/samples/ipmb-raw ]; then
+		qemu_run "$machine" --machine "$machine"
+	else
+		echo "FAILED: build/arm/ipmb.ko or build/arm/samples not built"
+		failed=$((failed + 1))
+	fi
+done
 
 echo
 echo "make check took $((SECONDS - t0)) s"

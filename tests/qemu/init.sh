@@ -2,9 +2,13 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # PID 1 of the test guest (busybox). Reads /etc/ipmb-test.conf (written by tests/qemu/run.py),
-# loads the modules so their KUnit suites run, runs the end-to-end programs from the host's
-# root filesystem (read-only over 9p) with results on the second serial port, asks kmemleak
-# for a scan, and powers off. Every phase prints a marker the host side checks for.
+# loads the modules so their KUnit suites run, runs the end-to-end programs, asks kmemleak for
+# a scan, and powers off. Every phase prints a marker the host side checks for.
+#   x86_64: the programs run from the host's root filesystem (read-only over 9p), results on
+#           the second serial port.
+#   Aspeed (GUEST_ROOT=initramfs): Python and the repository files are in the initramfs
+#           (/repo, /kdir); each results line goes to /dev/kmsg as one record prefixed with
+#           $RESULTS_PREFIX, so it reaches the console whole, and the host strips the prefix.
 /bin/busybox --install -s /bin
 export PATH=/bin:/sbin:/usr/bin:/usr/sbin
 mount -t proc proc /proc
@@ -13,6 +17,7 @@ mount -t devtmpfs dev /dev 2>/dev/null
 mount -t debugfs debugfs /sys/kernel/debug
 mount -t tmpfs tmp /tmp
 . /etc/ipmb-test.conf
+export IPMB_MACHINE=$MACHINE
 
 # Markers are logged at KERN_CRIT so they reach the console at any console log level.
 marker() { echo "<2>IPMB-HARNESS: $*" >/dev/kmsg; }
@@ -33,7 +38,31 @@ echo "after-kunit-phase" >/sys/module/kunit/parameters/filter_glob 2>/dev/null |
 # In demo mode only KERN_WARNING and worse reach the console from here on.
 [ "$MODE" != check ] && echo 4 >/proc/sys/kernel/printk
 
-if mkdir -p /host && mount -t 9p -o trans=virtio,version=9p2000.L,ro host /host; then
+# Each line of standard input as one KERN_CRIT record, prefixed; /dev/kmsg refuses records
+# over 1024 bytes, so a longer line loses its tail.
+to_kmsg() {
+	while IFS= read -r line; do
+		[ ${#line} -gt 960 ] && line="${line:0:960}..."
+		printf '<2>%s%s\n' "$RESULTS_PREFIX" "$line" >/dev/kmsg
+	done
+}
+
+if [ "$GUEST_ROOT" = initramfs ]; then
+	export TMPDIR=/tmp PYTHONUNBUFFERED=1
+	marker "e2e-begin"
+	if [ "$MODE" = demo ]; then
+		python3 "$REPO/$DEMO" --repo "$REPO" --kdir "$KDIR" >/dev/console 2>&1
+		rc=$?
+	else
+		(
+			python3 "$REPO/tests/e2e/runner.py" --repo "$REPO" --kdir "$KDIR" $E2E_ARGS \
+				2>/dev/console
+			echo $? >/tmp/e2e-rc
+		) | to_kmsg
+		rc=$(cat /tmp/e2e-rc)
+	fi
+	marker "e2e-end rc=$rc"
+elif mkdir -p /host && mount -t 9p -o trans=virtio,version=9p2000.L,ro host /host; then
 	mount -t proc proc /host/proc
 	mount -t sysfs sys /host/sys
 	mount -t devtmpfs dev /host/dev

@@ -2,17 +2,27 @@
 # SPDX-License-Identifier: GPL-2.0
 """Boots the test kernel in QEMU (TCG), runs the KUnit suites and the e2e tests, judges the run.
 
-The guest is a busybox initramfs (tests/qemu/init.sh) that loads the modules, then runs the
-e2e runner with the host's root filesystem mounted read-only over 9p. The kernel console goes
-to one serial port, the e2e results (KTAP) to another. The run fails on:
+--machine picks the guest (tests/qemu/machines.py):
+  - x86 (the default): the x86_64 kernel, the virtual I2C bus, tests/e2e. The guest is a
+    busybox initramfs (tests/qemu/init.sh) that loads the modules, then runs the e2e runner
+    with the host's root filesystem mounted read-only over 9p. The kernel console goes to one
+    serial port, the e2e results (KTAP) to another.
+  - ast2600-evb, bletchley-bmc: the ARM kernel on QEMU's AST2600 boards, with the IPMB peer
+    device on one I2C bus, tests/bmc. No 9p there: the initramfs carries busybox and Python
+    for armhf (scripts/setup-armhf.sh), the repository files the tests use at /repo, the ARM
+    modules and samples, and the kernel's IPMI modules at /kdir. The results travel on the
+    console, each line a /dev/kmsg record with a prefix stripped here.
+The run fails on:
   - any KUnit or e2e failure, or a KTAP document that is malformed or incomplete;
   - any WARNING, BUG, Oops, KASAN, lockdep, kmemleak, hung-task or soft-lockup report;
   - a guest that does not reach the end of its script before the timeout.
 """
 
 import argparse
+import glob
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -22,8 +32,10 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import ktap  # noqa: E402
+import machines  # noqa: E402
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+CACHE = os.environ.get("IPMB_CACHE", os.path.expanduser("~/.cache/ipmb"))
 
 # Reports that fail a run wherever they appear in the kernel log.
 BAD = re.compile(
@@ -32,19 +44,25 @@ BAD = re.compile(
     r"INFO: possible|suspicious RCU usage|bad unlock balance|held lock freed|"
     r"lock held when returning|unreferenced object|suspected memory leak|soft lockup|"
     r"blocked for more than|"
-    r"rcu_.*stall|Call Trace:|kernel BUG|list_add corruption|list_del corruption"
+    r"rcu_.*stall|Call Trace:|kernel BUG|list_add corruption|list_del corruption|"
+    r"Unable to handle kernel"
 )
 MARKER = re.compile(r"IPMB-HARNESS: (.*)$")
+# ARM without a restart handler (no watchdog driver): `reboot -f` halts instead of resetting.
+HALTED = "Reboot failed -- System halted"
 
 
-def load_env():
-    cache = os.environ.get("IPMB_CACHE", os.path.expanduser("~/.cache/ipmb"))
-    env = {}
-    with open(os.path.join(cache, "env")) as f:
-        for line in f:
-            k, _, v = line.strip().partition("=")
-            env[k] = v.strip("'")
-    return env
+def load_env(name="env"):
+    """The variables of a shell fragment $IPMB_CACHE/<name> (written with printf %q)."""
+    path = os.path.join(CACHE, name)
+    if not os.path.exists(path):
+        sys.exit(f"run.py: {path} is missing (scripts/setup.sh has not built it)")
+    with open(path) as f:
+        keys = [m.group(1) for m in (re.match(r"([A-Za-z_][A-Za-z0-9_]*)=", l) for l in f) if m]
+    out = subprocess.run(
+        ["bash", "-c", '. "$0" && for k; do printf "%s=%s\\0" "$k" "${!k}"; done', path] + keys,
+        stdout=subprocess.PIPE, check=True).stdout.decode()
+    return dict(item.split("=", 1) for item in out.split("\0") if item)
 
 
 def build_initramfs(kdir, workdir, modules, mode, e2e_args):
@@ -56,6 +74,7 @@ def build_initramfs(kdir, workdir, modules, mode, e2e_args):
         f.write(f"KDIR={kdir}\n")
         f.write(f"KUNIT_MODULES='{' '.join(os.path.basename(m) for m in modules)}'\n")
         f.write(f"E2E_ARGS='{e2e_args}'\n")
+        f.write("MACHINE=x86_64\n")
     lines = [
         "dir /dev 0755 0 0",
         "nod /dev/console 0600 0 0 c 5 1",
@@ -80,6 +99,116 @@ def build_initramfs(kdir, workdir, modules, mode, e2e_args):
     with open(out, "wb") as f:
         subprocess.run([os.path.join(kdir, "usr", "gen_init_cpio"), spec], stdout=f, check=True)
     return out
+
+
+class Spec:
+    """A gen_init_cpio spec: every directory once, parents before children."""
+
+    def __init__(self):
+        self.lines, self.dirs = [], {"/"}
+
+    def dir(self, path, mode=0o755):
+        if path in self.dirs:
+            return
+        self.dir(os.path.dirname(path))
+        self.dirs.add(path)
+        self.lines.append(f"dir {path} {mode:o} 0 0")
+
+    def file(self, path, src, mode=None):
+        if any(c.isspace() for c in path + src):
+            sys.exit(f"run.py: {src!r}: gen_init_cpio cannot take names with spaces")
+        self.dir(os.path.dirname(path))
+        if mode is None:
+            mode = 0o755 if os.access(src, os.X_OK) else 0o644
+        self.lines.append(f"file {path} {src} {mode:o} 0 0")
+
+    def slink(self, path, target):
+        self.dir(os.path.dirname(path))
+        self.lines.append(f"slink {path} {target} 777 0 0")
+
+    def tree(self, src, dest):
+        """Adds the files and symbolic links of the tree `src` at `dest` (not dot files)."""
+        for dirpath, dirnames, filenames in os.walk(src):
+            rel = os.path.relpath(dirpath, src)
+            base = dest if rel == "." else os.path.join(dest, rel)
+            for name in sorted(dirnames + filenames):
+                p, d = os.path.join(dirpath, name), os.path.join(base, name)
+                if name.startswith("."):
+                    continue
+                if os.path.islink(p):
+                    self.slink(d, os.readlink(p))
+                elif not os.path.isdir(p):
+                    self.file(d, p)
+
+
+def build_initramfs_bmc(machine, kdir, workdir, modules, mode, e2e_args):
+    """The ARM guest: busybox, Python, /repo (the tests and the ARM builds), /kdir, /modules."""
+    armhf = load_env("env-armhf")["ARMHF_ROOT"]
+    conf = os.path.join(workdir, "ipmb-test.conf")
+    with open(conf, "w") as f:
+        f.write(f"MODE={mode}\n")
+        f.write("REPO=/repo\n")
+        f.write("KDIR=/kdir\n")
+        f.write(f"KUNIT_MODULES='{' '.join(os.path.basename(m) for m in modules)}'\n")
+        f.write(f"E2E_ARGS='{e2e_args}'\n")
+        f.write(f"MACHINE={machine.name}\n")
+        f.write("GUEST_ROOT=initramfs\n")
+        f.write(f"RESULTS_PREFIX='{machines.RESULTS_PREFIX}'\n")
+        f.write("DEMO=tests/bmc/demo.py\n")
+    spec = Spec()
+    spec.dir("/dev")
+    spec.lines.append("nod /dev/console 0600 0 0 c 5 1")
+    for d in ("/sbin", "/etc", "/proc", "/sys", "/run", "/modules"):
+        spec.dir(d)
+    spec.dir("/tmp", 0o1777)
+    spec.tree(armhf, "/")
+    spec.slink("/bin/sh", "busybox")
+    spec.file("/init", os.path.join(ROOT, "tests", "qemu", "init.sh"), 0o755)
+    spec.file("/etc/ipmb-test.conf", conf, 0o644)
+    for m in modules:
+        spec.file(f"/modules/{os.path.basename(m)}", m, 0o644)
+    # /repo: what the tests and lib.module_path() look for.
+    for d in ("tests/e2e", "tests/bmc"):
+        for f in sorted(glob.glob(os.path.join(ROOT, d, "*.py"))):
+            spec.file(f"/repo/{d}/{os.path.basename(f)}", f, 0o644)
+    spec.file("/repo/tests/qemu/machines.py", os.path.join(ROOT, "tests", "qemu", "machines.py"),
+              0o644)
+    spec.tree(os.path.join(ROOT, "include"), "/repo/include")
+    spec.file("/repo/ipmb.ko", os.path.join(ROOT, "build", "arm", "ipmb.ko"), 0o644)
+    for prog in ("ipmb-raw", "ipmb-responder"):
+        spec.file(f"/repo/samples/{prog}", os.path.join(ROOT, "build", "arm", "samples", prog),
+                  0o755)
+    ipmi = os.path.join(kdir, "drivers", "char", "ipmi")
+    for ko in sorted(glob.glob(os.path.join(ipmi, "*.ko"))):
+        spec.file(f"/kdir/drivers/char/ipmi/{os.path.basename(ko)}", ko, 0o644)
+    path = os.path.join(workdir, "initramfs.spec")
+    with open(path, "w") as f:
+        f.write("\n".join(spec.lines) + "\n")
+    out = os.path.join(workdir, "initramfs.cpio")
+    with open(out, "wb") as f:
+        subprocess.run([os.path.join(kdir, "usr", "gen_init_cpio"), path], stdout=f, check=True)
+    return out
+
+
+def build_dtb(machine, env):
+    """The machine's DTB: ours built from tests/bmc/dts (cheap: every run), or the kernel's."""
+    kdir, ksrc = env["KDIR"], env["KSRC"]
+    if machine.dtb:
+        return os.path.join(kdir, "arch", "arm", "boot", "dts", machine.dtb)
+    outdir = os.path.join(ROOT, "build", "arm", "dts")
+    os.makedirs(outdir, exist_ok=True)
+    name = os.path.splitext(os.path.basename(machine.dts))[0]
+    pre, dtb = os.path.join(outdir, f"{name}.dts.pp"), os.path.join(outdir, f"{name}.dtb")
+    inc = [f"-I{os.path.join(ksrc, d)}" for d in
+           ("include", "arch/arm/boot/dts", "scripts/dtc/include-prefixes")]
+    for cmd in (["cpp", "-nostdinc", *inc, "-undef", "-D__DTS__", "-x", "assembler-with-cpp",
+                 os.path.join(ROOT, machine.dts), "-o", pre],
+                [os.path.join(kdir, "scripts", "dtc", "dtc"), "-q", "-I", "dts", "-O", "dtb",
+                 "-o", dtb, pre]):
+        r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        if r.returncode != 0:
+            sys.exit(f"run.py: {' '.join(cmd)} failed:\n{r.stdout}")
+    return dtb
 
 
 class Tail(threading.Thread):
@@ -109,33 +238,11 @@ class Tail(threading.Thread):
                     time.sleep(0.05)
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("--mode", choices=["check", "demo", "bench"], default="check")
-    ap.add_argument("--timeout", type=int, default=900, help="seconds before the guest counts as hung")
-    ap.add_argument("--module", action="append", default=[], help=".ko whose KUnit suites to run")
-    ap.add_argument("--e2e-args", default="", help="arguments for tests/e2e/runner.py")
-    ap.add_argument("--out", default=os.path.join(ROOT, "build", "qemu"), help="logs go here")
-    ap.add_argument("--verbose", action="store_true", help="echo the whole console")
-    args = ap.parse_args()
-
-    env = load_env()
-    kdir = env["KDIR"]
-    modules = [os.path.abspath(m) for m in (args.module or [os.path.join(ROOT, "ipmb.ko")])]
-    for m in modules:
-        if not os.path.exists(m):
-            sys.exit(f"run.py: {m} is not built")
-    os.makedirs(args.out, exist_ok=True)
-    console_log = os.path.join(args.out, f"{args.mode}-console.log")
-    results_log = os.path.join(args.out, f"{args.mode}-results.log")
-    for p in (console_log, results_log):
-        if os.path.exists(p):
-            os.unlink(p)
-
-    work = tempfile.mkdtemp(prefix="ipmb-qemu-")
-    try:
-        initrd = build_initramfs(kdir, work, modules, args.mode, args.e2e_args)
-        cmd = [
+def qemu_command(machine, env, initrd, console_log, results_log):
+    """The QEMU command line and its extra environment."""
+    if machine.arch == "x86":
+        kdir = env["KDIR"]
+        return [
             "qemu-system-x86_64", "-machine", "pc", "-accel", "tcg", "-cpu", "max",
             "-m", "1024", "-smp", "2", "-no-reboot", "-display", "none", "-monitor", "none",
             "-serial", f"file:{console_log}", "-serial", f"file:{results_log}",
@@ -143,14 +250,102 @@ def main():
             "-initrd", initrd,
             "-virtfs", "local,path=/,mount_tag=host,security_model=none,readonly=on,multidevs=remap",
             "-append", "console=ttyS0 panic=-1 loglevel=7 kmemleak=on",
-        ]
-        state = {"markers": [], "bad": []}
+        ], {}
+    qemu = load_env("env-qemu")
+    extra = dict(v.split("=", 1) for v in shlex.split(qemu.get("QEMU_ARM_ENV", "")))
+    bus, addr = machine.peer
+    return [
+        qemu["QEMU_ARM"], *shlex.split(qemu.get("QEMU_ARM_ARGS", "")),
+        "-M", machine.qemu, "-no-reboot", "-monitor", "none", "-net", "none",
+        "-serial", f"file:{console_log}",
+        "-kernel", os.path.join(env["KDIR"], "arch", "arm", "boot", "zImage"),
+        "-dtb", build_dtb(machine, env),
+        "-initrd", initrd,
+        "-device", f"ipmb-peer,bus=aspeed.i2c.bus.{bus},address=0x{addr:02x}",
+        # Userspace writes the e2e results to /dev/kmsg: no rate limit on them.
+        "-append", f"console={machine.console} panic=-1 loglevel=7 kmemleak=on "
+                   "printk.devkmsg=on",
+    ], extra
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--mode", choices=["check", "demo", "bench"], default="check")
+    ap.add_argument("--machine", default="x86",
+                    choices=sorted(set(machines.MACHINES) | set(machines.ALIASES)),
+                    help="the guest to boot (tests/qemu/machines.py)")
+    ap.add_argument("--timeout", type=int, default=900, help="seconds before the guest counts as hung")
+    ap.add_argument("--module", action="append", default=[], help=".ko whose KUnit suites to run")
+    ap.add_argument("--e2e-args", default=None,
+                    help="arguments for tests/e2e/runner.py (on ARM: --dir tests/bmc "
+                         "--machine <machine> unless given)")
+    ap.add_argument("--out", default=os.path.join(ROOT, "build", "qemu"), help="logs go here")
+    ap.add_argument("--verbose", action="store_true", help="echo the whole console")
+    args = ap.parse_args()
+
+    machine = machines.get(args.machine)
+    arm = machine.arch == "arm"
+    tag = f"[qemu {machine.name}]"
+    if arm and args.mode == "bench":
+        sys.exit("run.py: --mode bench is for the x86 guest only")
+    env = load_env("env-arm" if arm else "env")
+    kdir = env["KDIR"]
+    default_ko = os.path.join(ROOT, "build", "arm", "ipmb.ko") if arm else os.path.join(ROOT, "ipmb.ko")
+    modules = [os.path.abspath(m) for m in (args.module or [default_ko])]
+    needed = list(modules)
+    if arm:
+        needed += [default_ko] + [os.path.join(ROOT, "build", "arm", "samples", p)
+                                  for p in ("ipmb-raw", "ipmb-responder")]
+    for m in needed:
+        if not os.path.exists(m):
+            sys.exit(f"run.py: {m} is not built")
+    e2e_args = args.e2e_args
+    if e2e_args is None:
+        e2e_args = f"--dir tests/bmc --machine {machine.name}" if arm else ""
+    os.makedirs(args.out, exist_ok=True)
+    prefix = f"{machine.name}-{args.mode}" if arm else args.mode
+    console_log = os.path.join(args.out, f"{prefix}-console.log")
+    results_log = os.path.join(args.out, f"{prefix}-results.log")
+    for p in (console_log, results_log):
+        if os.path.exists(p):
+            os.unlink(p)
+
+    work = tempfile.mkdtemp(prefix="ipmb-qemu-")
+    try:
+        if arm:
+            initrd = build_initramfs_bmc(machine, kdir, work, modules, args.mode, e2e_args)
+        else:
+            initrd = build_initramfs(kdir, work, modules, args.mode, e2e_args)
+        initrd_size = os.path.getsize(initrd)
+        cmd, extra_env = qemu_command(machine, env, initrd, console_log, results_log)
+        state = {"markers": [], "bad": [], "results": [], "first_marker": None, "done": None,
+                 "halted": False}
+
+        def on_results(line):
+            if arm:
+                state["results"].append(line)
+            if args.mode == "check" and not args.verbose:
+                t = line.strip()
+                if t.startswith("ok ") or t.startswith("not ok ") or t.startswith("# "):
+                    print(f"  e2e: {t}", flush=True)
 
         def on_console(line):
             text = ktap.strip_console(line)
+            if arm and text.startswith(machines.RESULTS_PREFIX):
+                # A record the guest wrote to /dev/kmsg: a results line, not a kernel message.
+                if args.verbose:
+                    print(line, flush=True)
+                on_results(text[len(machines.RESULTS_PREFIX):])
+                return
             m = MARKER.search(text)
             if m:
                 state["markers"].append(m.group(1))
+                if state["first_marker"] is None:
+                    state["first_marker"] = time.time()
+                if m.group(1) == "done":
+                    state["done"] = time.time()
+            if HALTED in text and state["done"]:
+                state["halted"] = True
             if BAD.search(text):
                 state["bad"].append(text)
             if args.verbose:
@@ -162,25 +357,32 @@ def main():
             elif m or BAD.search(text) or ktap.RESULT.match(text.strip()):
                 print(f"  {text.strip()}", flush=True)
 
-        def on_results(line):
-            if args.mode == "check" and not args.verbose:
-                t = line.strip()
-                if t.startswith("ok ") or t.startswith("not ok ") or t.startswith("# "):
-                    print(f"  e2e: {t}", flush=True)
-
-        tails = [Tail(console_log, on_console), Tail(results_log, on_results)]
+        tails = [Tail(console_log, on_console)]
+        if not arm:
+            tails.append(Tail(results_log, on_results))
         for t in tails:
             t.start()
         start = time.time()
-        print(f"[qemu] booting {os.path.basename(kdir)} (TCG); console log: {console_log}", flush=True)
-        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL)
+        image = os.path.basename(kdir)
+        print(f"{tag} booting {image} (TCG); initramfs {initrd_size / 2**20:.1f} MiB; "
+              f"console log: {console_log}", flush=True)
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, env=dict(os.environ, **extra_env))
         hung = False
-        try:
-            proc.wait(timeout=args.timeout)
-        except subprocess.TimeoutExpired:
-            hung = True
+        while proc.poll() is None:
+            now = time.time()
+            if now - start > args.timeout:
+                hung = True
+            elif state["halted"]:
+                pass  # the guest finished and cannot reset the machine: QEMU is stopped here
+            elif state["done"] and now - state["done"] > 30:
+                # The guest finished but its reboot did not end QEMU: not a hang of ours.
+                print(f"{tag} QEMU still running 30 s after the guest's last marker: stopped")
+            else:
+                time.sleep(0.1)
+                continue
             proc.kill()
-            proc.wait()
+            break
+        proc.wait()
         for t in tails:
             t.stop.set()
             t.join()
@@ -190,10 +392,15 @@ def main():
 
     with open(console_log, errors="replace") as f:
         console = f.read().splitlines()
-    results_text = ""
-    if os.path.exists(results_log):
-        with open(results_log, errors="replace") as f:
-            results_text = f.read()
+    if arm:
+        results_text = "\n".join(state["results"])
+        with open(results_log, "w") as f:
+            f.write(results_text + "\n")
+    else:
+        results_text = ""
+        if os.path.exists(results_log):
+            with open(results_log, errors="replace") as f:
+                results_text = f.read()
 
     # KUnit: the documents printed between the kunit markers.
     kunit_lines, inside = [], False
@@ -224,7 +431,10 @@ def main():
     checks.append(("harness.kernel_log_clean", not state["bad"], "\n      ".join(state["bad"][:20])))
 
     passed = failed = skipped = 0
-    print(f"\n[qemu] guest ran {elapsed:.1f} s", flush=True)
+    init_after = ""
+    if state["first_marker"]:
+        init_after = f" (init after {state['first_marker'] - start:.1f} s)"
+    print(f"\n{tag} guest ran {elapsed:.1f} s{init_after}", flush=True)
     for group, results in (("kunit", kunit_results), ("e2e", e2e_results)):
         for r in results:
             if r.status == "passed":
@@ -234,7 +444,7 @@ def main():
             else:
                 failed += 1
                 print(f"  FAIL {group}: {r.path} {r.detail}")
-        print(f"[qemu] {group}: {sum(r.status == 'passed' for r in results)} passed, "
+        print(f"{tag} {group}: {sum(r.status == 'passed' for r in results)} passed, "
               f"{sum(r.status == 'failed' for r in results)} failed, "
               f"{sum(r.status == 'skipped' for r in results)} skipped")
     for name, ok, detail in checks:
