@@ -50,6 +50,7 @@ BAD = re.compile(
 MARKER = re.compile(r"IPMB-HARNESS: (.*)$")
 # ARM without a restart handler (no watchdog driver): `reboot -f` halts instead of resetting.
 HALTED = "Reboot failed -- System halted"
+NO_PEER = re.compile(r"warning: nic \S+ has no peer")
 
 
 def load_env(name="env"):
@@ -256,7 +257,7 @@ def qemu_command(machine, env, initrd, console_log, results_log):
     bus, addr = machine.peer
     return [
         qemu["QEMU_ARM"], *shlex.split(qemu.get("QEMU_ARM_ARGS", "")),
-        "-M", machine.qemu, "-no-reboot", "-monitor", "none", "-net", "none",
+        "-M", machine.qemu, "-no-reboot", "-monitor", "none",
         "-serial", f"file:{console_log}",
         "-kernel", os.path.join(env["KDIR"], "arch", "arm", "boot", "zImage"),
         "-dtb", build_dtb(machine, env),
@@ -366,7 +367,17 @@ def main():
         image = os.path.basename(kdir)
         print(f"{tag} booting {image} (TCG); initramfs {initrd_size / 2**20:.1f} MiB; "
               f"console log: {console_log}", flush=True)
-        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, env=dict(os.environ, **extra_env))
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, env=dict(os.environ, **extra_env),
+                                stderr=subprocess.PIPE, text=True, errors="replace")
+
+        def qemu_stderr():
+            for line in proc.stderr:
+                # The Aspeed SoCs always have their four MACs; the guest needs no network.
+                if not NO_PEER.search(line):
+                    sys.stderr.write(line)
+
+        stderr_thread = threading.Thread(target=qemu_stderr, daemon=True)
+        stderr_thread.start()
         hung = False
         while proc.poll() is None:
             now = time.time()
@@ -383,6 +394,7 @@ def main():
             proc.kill()
             break
         proc.wait()
+        stderr_thread.join()
         for t in tails:
             t.stop.set()
             t.join()
