@@ -49,19 +49,7 @@ CONFIGURE_FLAGS=(
 )
 
 step_packages() {
-	local missing=() p
-	for p in "${QEMU_PACKAGES[@]}"; do
-		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||
-			missing+=("$p")
-	done
-	if [ ${#missing[@]} -eq 0 ]; then
-		say "qemu: build dependencies present"
-		return
-	fi
-	say "qemu: installing ${missing[*]}"
-	as_root env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 update -q
-	as_root env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 \
-		install -y -q --no-install-recommends "${missing[@]}"
+	ensure_packages "qemu: build dependencies" "${QEMU_PACKAGES[@]}"
 }
 
 # The orig tarball alone: the mirror may no longer have the .dsc and debian.tar.xz.

@@ -10,7 +10,8 @@
 #
 #   tests/bmc/peer-smoke.sh [ipmb.ko]      (default build/arm/ipmb.ko, from `make ARCH=arm`)
 #
-# Needs $IPMB_CACHE/env-arm (the ARM kernel) and $IPMB_CACHE/env-qemu (scripts/setup-qemu.sh).
+# Needs $IPMB_CACHE/env-arm (the ARM kernel), env-qemu (scripts/setup-qemu.sh) and env-armhf
+# (scripts/setup-armhf.sh: busybox).
 # Prints the guest's SMOKE lines; exits 0 if every check passed. Work files: build/arm/smoke/.
 set -euo pipefail
 
@@ -21,6 +22,7 @@ CACHE=${IPMB_CACHE:-${HOME:-$(getent passwd "$(id -u)" | cut -d: -f6)}/.cache/ip
 
 [ -f "$CACHE/env-arm" ] || die "no $CACHE/env-arm: build the ARM kernel first"
 [ -f "$CACHE/env-qemu" ] || die "no $CACHE/env-qemu: run scripts/setup-qemu.sh first"
+[ -f "$CACHE/env-armhf" ] || die "no $CACHE/env-armhf: run scripts/setup-armhf.sh first"
 # shellcheck disable=SC1091
 . "$CACHE/env-arm"
 # shellcheck disable=SC1091
@@ -31,18 +33,11 @@ W=$ROOT/build/arm/smoke
 rm -rf "$W"
 mkdir -p "$W/req"
 
-# busybox-static for armhf, from Debian bookworm, once.
-BB=$CACHE/busybox-armhf
-if [ ! -x "$BB/bin/busybox" ]; then
-	apt_private_update bookworm-armhf bookworm armhf
-	ver=$(madison bookworm-armhf busybox-static armhf | head -n1)
-	[ -n "$ver" ] || die "no busybox-static for armhf in bookworm"
-	deb=$(fetch_deb bookworm-armhf busybox-static "$ver" armhf)
-	rm -rf "$BB.tmp"
-	dpkg-deb -x "$deb" "$BB.tmp"
-	rm -rf "$BB"
-	mv "$BB.tmp" "$BB"
-fi
+# busybox-static for armhf, from the ARM guest's userland (scripts/setup-armhf.sh).
+# shellcheck disable=SC1091
+. "$CACHE/env-armhf"
+BUSYBOX=$ARMHF_ROOT/bin/busybox
+[ -x "$BUSYBOX" ] || die "no $BUSYBOX: run scripts/setup-armhf.sh"
 
 # The evb's device tree plus the ipmb-dev node.
 cat >"$W/smoke.dts" <<'EOF'
@@ -183,7 +178,7 @@ dir /proc 0755 0 0
 dir /sys 0755 0 0
 dir /tmp 0755 0 0
 dir /req 0755 0 0
-file /bin/busybox $BB/bin/busybox 0755 0 0
+file /bin/busybox $BUSYBOX 0755 0 0
 slink /bin/sh busybox 0777 0 0
 file /init $W/init 0755 0 0
 file /ipmb.ko $MOD 0644 0 0
@@ -200,7 +195,7 @@ env $QEMU_ARM_ENV "$QEMU_ARM" $QEMU_ARM_ARGS -M ast2600-evb -no-reboot -monitor 
 	-device ipmb-peer,bus=aspeed.i2c.bus.3,address=0x40 </dev/null >"$W/console.log" 2>&1 &
 qemu=$!
 start=$SECONDS
-while ! grep -q '^SMOKE-END' "$W/console.log" && kill -0 $qemu 2>/dev/null &&
+while ! grep -aqs '^SMOKE-END' "$W/console.log" && kill -0 $qemu 2>/dev/null &&
 	[ $((SECONDS - start)) -lt 240 ]; do
 	sleep 1
 done
