@@ -440,6 +440,10 @@ def main():
                        and e2e_end == ["e2e-end rc=0"] or (bool(e2e_results) and not e2e_errors
                        and e2e_end and any(not r.ok for r in e2e_results)),
                        "; ".join(e2e_errors) or f"markers: {e2e_end or markers}"))
+    elif args.mode == "demo":
+        e2e_end = [m for m in markers if m.startswith("e2e-end")]
+        checks.append(("harness.demo_ran", e2e_end == ["e2e-end rc=0"],
+                       f"markers: {e2e_end or markers}"))
     checks.append(("harness.kernel_log_clean", not state["bad"], "\n      ".join(state["bad"][:20])))
 
     passed = failed = skipped = 0
