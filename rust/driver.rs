@@ -34,7 +34,8 @@ use kernel::{
         poll::PollCondVar,
         Arc,
         CondVar,
-        Mutex, //
+        Mutex,
+        SetOnce, //
     },
     time::{
         delay::fsleep,
@@ -407,9 +408,11 @@ pub(crate) struct Shared {
     /// Callers waiting for a seq to become free.
     #[pin]
     pub(crate) seq_free: CondVar,
-    /// Per client: `IPMB_IOC_RECEIVE` and `poll()` for its inbox.
-    #[pin]
-    pub(crate) client_wait: [PollCondVar; MAX_CLIENTS],
+    /// Per client place: `IPMB_IOC_RECEIVE` and `poll()` for its inbox, allocated when a file
+    /// first takes the place and kept until the instance is freed, so the interrupt path can
+    /// wake it without a lock. Only places ever used have one: a [`PollCondVar`] waits for
+    /// an RCU grace period when dropped, and 64 of them made every teardown take 64.
+    client_wait: [SetOnce<Pin<KBox<PollCondVar>>>; MAX_CLIENTS],
     #[pin]
     tx: Mutex<TxState>,
     /// Response timeouts and resends.
@@ -476,9 +479,7 @@ impl Shared {
                 wait <- new_poll_condvar!("Shared::wait"),
                 seq_wait <- pin_init::pin_init_array_from_fn(|_| new_condvar!("Shared::seq_wait")),
                 seq_free <- new_condvar!("Shared::seq_free"),
-                client_wait <- pin_init::pin_init_array_from_fn(
-                    |_| new_poll_condvar!("Shared::client_wait")
-                ),
+                client_wait: [const { SetOnce::new() }; MAX_CLIENTS],
                 tx <- new_mutex!(TxState { client }, "Shared::tx"),
                 timer <- new_delayed_work!("Shared::timer"),
                 epoch: Instant::now(),
@@ -512,6 +513,24 @@ impl Shared {
         u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(0)
     }
 
+    /// The wait queue of client place `c`, if a file ever took that place.
+    pub(crate) fn client_wait(&self, c: usize) -> Option<&PollCondVar> {
+        self.client_wait.get(c)?.as_ref().map(|cv| &**cv)
+    }
+
+    /// Gives client place `c` its wait queue, unless it has one (process context).
+    pub(crate) fn add_client_wait(&self, c: usize) -> Result {
+        let place = self.client_wait.get(c).ok_or(EINVAL)?;
+        if place.as_ref().is_none() {
+            // A place has one owner at a time, so nobody populates it concurrently.
+            place.populate(KBox::pin_init(
+                new_poll_condvar!("Shared::client_wait"),
+                GFP_KERNEL,
+            )?);
+        }
+        Ok(())
+    }
+
     pub(crate) fn wake(&self, w: Wake) {
         if w.read {
             self.wait.notify_all();
@@ -519,7 +538,7 @@ impl Shared {
         if let Some(cv) = w.seq.and_then(|s| self.seq_wait.get(usize::from(s))) {
             cv.notify_all();
         }
-        if let Some(cv) = w.client.and_then(|c| self.client_wait.get(c)) {
+        if let Some(cv) = w.client.and_then(|c| self.client_wait(c)) {
             cv.notify_all();
         }
         if w.seq_free {
@@ -614,7 +633,9 @@ impl Shared {
         self.rx.lock().st.dead = true;
         self.wait.notify_all();
         self.seq_wait.iter().for_each(CondVar::notify_all);
-        self.client_wait.iter().for_each(|cv| cv.notify_all());
+        (0..MAX_CLIENTS)
+            .filter_map(|c| self.client_wait(c))
+            .for_each(|cv| cv.notify_all());
         self.seq_free.notify_all();
         // Waits for a transmission in flight; none can start afterwards.
         self.tx.lock().client = None;

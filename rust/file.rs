@@ -140,7 +140,7 @@ impl OpenFile {
                 if Self::nonblock(file) {
                     return Err(EAGAIN);
                 }
-                let Some(cv) = shared.client_wait.get(c) else {
+                let Some(cv) = shared.client_wait(c) else {
                     return Err(EMFILE);
                 };
                 if cv.wait_interruptible(&mut g) {
@@ -295,6 +295,14 @@ impl miscdev::MiscFile for OpenFile {
             free
         };
         drop(inbox);
+        if let Some(c) = client {
+            if let Err(e) = dev.add_client_wait(c) {
+                // Give the place back: without a wait queue its inbox cannot be waited on.
+                let freed = dev.rx.lock().st.clients.get_mut(c).and_then(Option::take);
+                drop(freed);
+                return Err(e);
+            }
+        }
         // INVARIANT: place `client` was free and now holds this file's inbox.
         Ok(Self {
             shared: dev.clone(),
@@ -407,7 +415,7 @@ impl miscdev::MiscFile for OpenFile {
     fn poll(&self, file: &File, table: PollTable<'_>) -> u32 {
         let shared = &self.shared;
         table.register_wait(file, &shared.wait);
-        if let Some(cv) = self.client.and_then(|c| shared.client_wait.get(c)) {
+        if let Some(cv) = self.client.and_then(|c| shared.client_wait(c)) {
             table.register_wait(file, cv);
         }
         let mut g = shared.rx.lock();
