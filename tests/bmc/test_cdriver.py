@@ -18,14 +18,18 @@ C_DRIVER = "ipmb-dev"
 
 
 def traffic(inst, count, dlen):
-    """A burst request and an echo request by write(); every frame read() then returns."""
+    """A burst request by write() and every frame that follows, then an echo request by write()
+    and its response: what read() returns, in the order it returns it.
+
+    Nothing is written while the burst is on the wire (QEMU's bus has no arbitration).
+    """
     fd = inst.open(os.O_RDWR | os.O_NONBLOCK)
     try:
         os.write(fd, with_len(frame(peer.PEER, OEM, peer.OWN, 1, BURST,
                                     peer.burst_request_data(count, dlen=dlen))))
-        # Answered after the whole burst.
+        got = [lib.read_wait(fd, peer.TIMEOUT_MS) for _ in range(count + 1)]
         os.write(fd, with_len(frame(peer.PEER, OEM, peer.OWN, 2, ECHO, b"end")))
-        got = [lib.read_wait(fd, peer.TIMEOUT_MS) for _ in range(count + 2)]
+        got.append(lib.read_wait(fd, peer.TIMEOUT_MS))
         eq(lib.queued_frames(fd), [], f"frames past the expected {count + 2}")
         return got
     finally:

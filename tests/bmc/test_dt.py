@@ -71,53 +71,23 @@ def test_evb_node_bound_from_dt():
 
 
 @lib.machines("ast2600-evb")
-def test_evb_base_node_has_defaults():
-    inst = peer.setup()
-    node = of_node(inst)
-    true(node is not None, f"{inst.client} not from the DT")
-    eq([p for p in FIELDS if of_prop(node, p) is not None], [],
-       f"optional properties of {inst.client} in the live DT")
-    expected = dict(DEFAULTS, own_addr=peer.OWN)
-    eq(info_of(inst, expected), expected, f"IPMB_IOC_INFO of {inst.client}")
-
-
-def check_variant(prop):
-    """The node of tests/qemu/machines.py with property `prop` shows it in IPMB_IOC_INFO."""
-    nodes = [n for n in peer.machine().nodes if prop in n.props]
-    eq(len(nodes), 1, f"nodes with {prop} in machines.py")
-    n = nodes[0]
-    value = n.props[prop]
+def test_evb_info_shows_dt_properties():
+    """Every ipmb-dev node of machines.py: IPMB_IOC_INFO gives its properties, else defaults."""
     lib.insmod("ipmb")
-    inst = lib.Instance(n.bus, n.addr << 1, driver=None, new=False)
-    node = of_node(inst)
-    true(node is not None, f"{inst.client} not from the DT")
-    raw = of_prop(node, prop)
-    true(raw is not None, f"no {prop} in the live DT node of {inst.client}")
-    if value is not True:
-        eq(int.from_bytes(raw, "big"), value, f"{prop} of {inst.client} in the live DT")
-    eq(inst.driver(), "ipmb", f"driver of {inst.client}")
-    expected = dict(DEFAULTS, own_addr=n.addr << 1, **{FIELDS[prop]: int(value)})
-    eq(info_of(inst, expected), expected, f"IPMB_IOC_INFO of {inst.client} ({prop})")
-
-
-@lib.machines("ast2600-evb")
-def test_evb_max_frame_length_property():
-    check_variant("max-frame-length")
-
-
-@lib.machines("ast2600-evb")
-def test_evb_retry_time_property():
-    check_variant("retry-time")
-
-
-@lib.machines("ast2600-evb")
-def test_evb_max_retries_property():
-    check_variant("max-retries")
-
-
-@lib.machines("ast2600-evb")
-def test_evb_smbus_block_write_property():
-    check_variant("smbus-block-write")
+    nodes = peer.machine().nodes
+    eq(sorted({p for n in nodes for p in n.props}), sorted(FIELDS),
+       "optional properties the nodes of machines.py cover")
+    for n in nodes:
+        inst = lib.Instance(n.bus, n.addr << 1, driver=None, new=False)
+        node = of_node(inst)
+        true(node is not None, f"{inst.client} not from the DT")
+        live = {p: of_prop(node, p) for p in FIELDS if of_prop(node, p) is not None}
+        eq({p: True if v == b"" else int.from_bytes(v, "big") for p, v in live.items()},
+           n.props, f"optional properties of {inst.client} in the live DT")
+        eq(inst.driver(), "ipmb", f"driver of {inst.client}")
+        expected = dict(DEFAULTS, own_addr=n.addr << 1,
+                        **{FIELDS[p]: int(v) for p, v in n.props.items()})
+        eq(info_of(inst, expected), expected, f"IPMB_IOC_INFO of {inst.client} {n.props}")
 
 
 @lib.machines("bletchley-bmc")

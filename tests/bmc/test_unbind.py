@@ -64,7 +64,7 @@ def test_rmmod_refused_while_reader_blocked():
            "rmmod with files open (returncode, error)")
         eq((lib.loaded("ipmb"), inst.driver()), (True, "ipmb"), "module loaded, client bound")
         # The reader is still served: the next frame from the peer reaches it.
-        peer.burst(fq, 1)
+        peer.burst(inst, fq, 1)
         r.join(peer.TIMEOUT_MS / 1000)
         eq(r.result, with_len(peer.burst_frame(0)), "what the blocked reader got")
     finally:
