@@ -44,9 +44,9 @@ DEVICE_ID = bytes([0x42, 0x01, 0x02, 0x10, 0x02, 0x21, 0x5A, 0x1A, 0x00, 0x34, 0
 # Burst frame kinds.
 VALID, BAD_CS1, BAD_CS2 = 0, 1, 2
 
-# Timeout of the requests the tests make: TCG is slow, and the peer may have a burst queued.
+# Timeout of the requests the tests make: TCG is slow, and a transfer that finds the bus busy
+# waits for the adapter timeout (bus_timeout()).
 TIMEOUT_MS = 10000
-
 
 I2C_TIMEOUT = 0x0702    # i2c-dev: set the adapter's timeout, in units of 10 ms
 DEFAULT_BUS_TIMEOUT_MS = 1000   # what the I2C core gives an adapter that sets none (HZ)

@@ -70,6 +70,9 @@ def test_evb_node_bound_from_dt():
     check_bound_from_dt(peer.node(driver=None), "ipmb@10")
 
 
+test_evb_node_bound_from_dt.timeout = 30
+
+
 @lib.machines("ast2600-evb")
 def test_evb_info_shows_dt_properties():
     """Every ipmb-dev node of machines.py: IPMB_IOC_INFO gives its properties, else defaults."""
@@ -90,7 +93,13 @@ def test_evb_info_shows_dt_properties():
         eq(info_of(inst, expected), expected, f"IPMB_IOC_INFO of {inst.client} {n.props}")
 
 
+test_evb_info_shows_dt_properties.timeout = 30
+
+
 @lib.machines("bletchley-bmc")
 def test_bletchley_board_node_bound():
     lib.insmod("ipmb")
     check_bound_from_dt(peer.node(driver=None), "ipmb13@10")
+
+
+test_bletchley_board_node_bound.timeout = 30

@@ -35,6 +35,9 @@ def test_write_request_read_response():
         os.close(fd)
 
 
+test_write_request_read_response.timeout = 30
+
+
 @lib.machines("ast2600-evb")
 def test_burst_read_in_fifo_order():
     count, dlen = 100, 10
@@ -96,3 +99,6 @@ def test_queue_overflow_keeps_oldest():
            "the first queue_len frames, in order")
     finally:
         os.close(fd)
+
+
+test_queue_overflow_keeps_oldest.timeout = 30

@@ -12,6 +12,7 @@ import struct
 import subprocess
 import time
 
+import ipmbabi as abi
 import lib
 import peer
 from lib import eq, true
@@ -40,11 +41,15 @@ def test_get_device_id():
     with_file(run)
 
 
+test_get_device_id.timeout = 30
+
+
 @lib.machines("ast2600-evb")
 def test_echo_every_length_up_to_max_frame():
     # The longest echo that fits both ways: the response carries cc, so max_frame_len - 8.
     def run(inst, fd):
-        longest = 32 - 8
+        longest = abi.info(fd)["max_frame_len"] - 8
+        eq(longest, 24, "longest echo with the default max_frame_len")
         for n in range(longest + 1):
             data = bytes((0xA0 + n + k) & 0xFF for k in range(n))
             peer.answered(peer.request(fd, OEM, ECHO, data), peer.CC_OK, data, f"echo of {n}")
@@ -68,6 +73,9 @@ def test_echo_long_frames_with_max_frame_len_240():
         os.close(fd)
 
 
+test_echo_long_frames_with_max_frame_len_240.timeout = 30
+
+
 @lib.machines("ast2600-evb")
 def test_unknown_command_gets_c1():
     def run(inst, fd):
@@ -75,6 +83,9 @@ def test_unknown_command_gets_c1():
             rsp = peer.request(fd, netfn, cmd, b"\x01\x02")
             peer.answered(rsp, peer.CC_INVALID_CMD, b"", f"netFn {netfn:#x} cmd {cmd:#x}")
     with_file(run)
+
+
+test_unknown_command_gets_c1.timeout = 30
 
 
 def _requester(dev, p, count, wfd, go):
@@ -189,3 +200,6 @@ def test_ipmb_raw_get_device_id():
         "Product ID": "4660 (0x1234)",
         "Aux Firmware Rev Info": "0x00 0x00 0x00 0x00",
     }, "ipmb-raw decoded Get Device ID")
+
+
+test_ipmb_raw_get_device_id.timeout = 30

@@ -53,6 +53,9 @@ def test_unbind_wakes_blocked_reader_with_enodev():
         lib.closing(fb, fp)
 
 
+test_unbind_wakes_blocked_reader_with_enodev.timeout = 30
+
+
 @lib.machines("ast2600-evb")
 def test_rmmod_refused_while_reader_blocked():
     inst = peer.setup()
@@ -74,6 +77,9 @@ def test_rmmod_refused_while_reader_blocked():
        f"{inst.dev} and the client's driver after rmmod")
 
 
+test_rmmod_refused_while_reader_blocked.timeout = 30
+
+
 @lib.machines("ast2600-evb")
 def test_rmmod_after_unbind_waits_for_last_close():
     inst = peer.setup()
@@ -88,6 +94,9 @@ def test_rmmod_after_unbind_waits_for_last_close():
     true(not lib.loaded("ipmb"), "ipmb still loaded after the last close")
 
 
+test_rmmod_after_unbind_waits_for_last_close.timeout = 30
+
+
 @lib.machines("ast2600-evb")
 def test_bind_again_after_unbind():
     inst = peer.setup()
@@ -99,3 +108,6 @@ def test_bind_again_after_unbind():
         peer.answered(rsp, peer.CC_OK, peer.DEVICE_ID, "Get Device ID after bind")
     finally:
         os.close(fd)
+
+
+test_bind_again_after_unbind.timeout = 30
