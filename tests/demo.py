@@ -60,15 +60,7 @@ def responder(sat, stop):
         os.close(fd)
 
 
-def run(argv, what):
-    """Runs a sample program in the guest and shows its command line and output."""
-    say(f"$ {' '.join(argv)}        # {what}")
-    argv = [os.path.join(lib.REPO, "samples", argv[0])] + argv[1:]
-    p = subprocess.run(argv, capture_output=True, text=True, timeout=60)
-    for line in (p.stdout + p.stderr).splitlines():
-        say(f"  {line}")
-    say(f"  (exit status {p.returncode})")
-    return p.returncode
+run = lib.run_sample
 
 
 def main():

@@ -10,7 +10,6 @@ instance's counters come from sysfs.
 """
 
 import os
-import subprocess
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -24,15 +23,7 @@ def say(text=""):
     print(text, flush=True)
 
 
-def run(argv, what):
-    """Runs a sample program and shows its command line and output."""
-    say(f"$ {' '.join(argv)}        # {what}")
-    argv = [os.path.join(lib.REPO, "samples", argv[0])] + argv[1:]
-    p = subprocess.run(argv, capture_output=True, text=True, timeout=60)
-    for line in (p.stdout + p.stderr).splitlines():
-        say(f"  {line}")
-    say(f"  (exit status {p.returncode})")
-    return p.returncode
+run = lib.run_sample
 
 
 def main():

@@ -364,3 +364,15 @@ def cleanup():
         errors.append(str(e))
     if errors:
         raise AssertionError("; ".join(errors))
+
+
+def run_sample(argv, what):
+    """Runs a program of samples/ (a demo step): shows its command line, output and status."""
+    import subprocess
+    print(f"$ {' '.join(argv)}        # {what}", flush=True)
+    argv = [os.path.join(REPO, "samples", argv[0])] + argv[1:]
+    p = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+    for line in (p.stdout + p.stderr).splitlines():
+        print(f"  {line}", flush=True)
+    print(f"  (exit status {p.returncode})", flush=True)
+    return p.returncode
