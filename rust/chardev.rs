@@ -58,7 +58,7 @@ const EPOLLRDNORM: u32 = 0x0040;
 /// If `client` is `Some(c)`, inbox place `c` of the instance belongs to this file until
 /// it is dropped.
 pub(crate) struct OpenFile {
-    shared: Arc<Instance>,
+    instance: Arc<Instance>,
     client: Option<usize>,
 }
 
@@ -69,15 +69,15 @@ impl Drop for OpenFile {
             return;
         };
         let inbox = {
-            let mut g = self.shared.rx.lock();
-            let now = self.shared.now();
+            let mut g = self.instance.rx.lock();
+            let now = self.instance.now();
             let st = &mut g.st;
             st.clients.unroute(c);
             let n = st.seqs.abandon_client(c as u8, now);
             st.counters.req_aborted += n as u64;
             st.clients.release(c)
         };
-        self.shared.seq_free.notify_all();
+        self.instance.seq_free.notify_all();
         // Freed outside the IRQ-disabling lock.
         drop(inbox);
     }
@@ -109,16 +109,16 @@ impl miscdev::MiscFile for OpenFile {
         }
         // INVARIANT: place `client` was free and now holds this file's inbox.
         Ok(Self {
-            shared: dev.clone(),
+            instance: dev.clone(),
             client,
         })
     }
 
     fn read(&self, file: &File, mut buf: UserSliceWriter) -> Result<usize> {
-        let shared = &self.shared;
+        let instance = &self.instance;
         let mut out = [0u8; 1 + MAX_LEN_LIMIT];
         let n = {
-            let mut guard = shared.rx.lock();
+            let mut guard = instance.rx.lock();
             loop {
                 if guard.st.dead {
                     return Err(ENODEV);
@@ -129,7 +129,7 @@ impl miscdev::MiscFile for OpenFile {
                 if Self::nonblock(file) {
                     return Err(EAGAIN);
                 }
-                if shared.wait.wait_interruptible(&mut guard) {
+                if instance.wait.wait_interruptible(&mut guard) {
                     return Err(ERESTARTSYS);
                 }
             }
@@ -139,45 +139,45 @@ impl miscdev::MiscFile for OpenFile {
         let count = buf.len().min(n + 1);
         if let Err(e) = buf.write_slice(&out[..count]) {
             // The reader did not get the frame: put it back at the head for the next one.
-            let mut guard = shared.rx.lock();
+            let mut guard = instance.rx.lock();
             if guard.st.ring.push_front(&out[1..=n]).is_err() {
                 guard.st.counters.rx_overflow += 1;
             }
             drop(guard);
-            shared.wait.notify_all();
+            instance.wait.notify_all();
             return Err(e);
         }
         Ok(count)
     }
 
     fn write(&self, _file: &File, mut buf: UserSliceReader) -> Result<usize> {
-        let shared = &self.shared;
+        let instance = &self.instance;
         let count = buf.len();
         let mut msg = [0u8; 1 + MAX_LEN_LIMIT];
         if count == 0 || count > msg.len() {
-            return Err(shared.invalid());
+            return Err(instance.invalid());
         }
         buf.read_slice(&mut msg[..count])?;
         let len = usize::from(msg[0]);
         if len < frame::MIN_REQUEST_LEN || count < len + 1 {
-            return Err(shared.invalid());
+            return Err(instance.invalid());
         }
         let frame = &msg[1..=len];
-        if frame::validate(frame, shared.max_len).is_err() {
-            return Err(shared.invalid());
+        if frame::validate(frame, instance.max_len).is_err() {
+            return Err(instance.invalid());
         }
         if !frame::is_response(frame[frame::NETFN_LUN]) {
             // Keep the seq of a request sent this way away from our own requests for the
             // same exchange: its response belongs to read().
             if let Some(h) = Header::parse(frame) {
-                let mut g = shared.rx.lock();
-                let now = shared.now();
+                let mut g = instance.rx.lock();
+                let now = instance.now();
                 if !g.st.seqs.note_external(Key::of_request(&h), h.seq, now) {
                     return Err(EBUSY);
                 }
             }
         }
-        shared.send(frame, false)?;
+        instance.send(frame, false)?;
         Ok(count)
     }
 
@@ -186,12 +186,12 @@ impl miscdev::MiscFile for OpenFile {
     }
 
     fn poll(&self, file: &File, table: PollTable<'_>) -> u32 {
-        let shared = &self.shared;
-        table.register_wait(file, &shared.wait);
-        if let Some(cv) = self.client.and_then(|c| shared.client_wait(c)) {
+        let instance = &self.instance;
+        table.register_wait(file, &instance.wait);
+        if let Some(cv) = self.client.and_then(|c| instance.client_wait(c)) {
             table.register_wait(file, cv);
         }
-        let mut g = shared.rx.lock();
+        let mut g = instance.rx.lock();
         let mut mask = EPOLLOUT;
         if !g.st.ring.is_empty() {
             mask |= EPOLLIN | EPOLLRDNORM;

@@ -74,17 +74,17 @@ impl OpenFile {
         let user = UserSlice::new(UserPtr::from_addr(arg), size);
         match cmd {
             uapi::IOC_INFO => {
-                if self.shared.rx.lock().st.dead {
+                if self.instance.rx.lock().st.dead {
                     return Err(ENODEV);
                 }
-                user.writer().write(&IoctlOut(self.shared.info))?;
+                user.writer().write(&IoctlOut(self.instance.info))?;
             }
             uapi::IOC_STATS => user.writer().write(&IoctlOut(self.stats()?))?,
             uapi::IOC_REQUEST | uapi::IOC_SUBMIT => {
                 let (mut reader, mut writer) = user.reader_writer();
                 let IoctlIn(mut m) = reader.read::<IoctlIn<Msg>>()?;
                 if cmd == uapi::IOC_REQUEST {
-                    Instance::request(&self.shared, &mut m, Self::nonblock(file))?;
+                    Instance::request(&self.instance, &mut m, Self::nonblock(file))?;
                 } else {
                     self.submit(file, &mut m)?;
                 }
@@ -107,9 +107,9 @@ impl OpenFile {
     fn receive(&self, file: &File, out: &mut UserSliceWriter) -> Result {
         let c = self.client.ok_or(EMFILE)?;
         let mut rec = [0u8; MAX_LEN_LIMIT + REC_HDR];
-        let shared = &self.shared;
+        let instance = &self.instance;
         let n = {
-            let mut g = shared.rx.lock();
+            let mut g = instance.rx.lock();
             loop {
                 if g.st.dead {
                     return Err(ENODEV);
@@ -121,7 +121,7 @@ impl OpenFile {
                 if Self::nonblock(file) {
                     return Err(EAGAIN);
                 }
-                let Some(cv) = shared.client_wait(c) else {
+                let Some(cv) = instance.client_wait(c) else {
                     return Err(EMFILE);
                 };
                 if cv.wait_interruptible(&mut g) {
@@ -143,7 +143,7 @@ impl OpenFile {
         }
         if let Err(e) = out.write(&IoctlOut(m)) {
             // Not delivered: put it back at the head for the next call.
-            let mut g = shared.rx.lock();
+            let mut g = instance.rx.lock();
             if !g.st.clients.requeue(c, &rec[..n]) {
                 // A routed request took the place meanwhile: count the loss.
                 g.st.counters.rx_route_overflow += 1;
@@ -155,13 +155,13 @@ impl OpenFile {
 
     fn submit(&self, file: &File, m: &mut Msg) -> Result {
         let c = self.client.ok_or(EMFILE)?;
-        let shared = &self.shared;
-        let (key, p) = shared.prepare(m)?;
+        let instance = &self.instance;
+        let (key, p) = instance.prepare(m)?;
         let owner = Owner::Async(c as u8);
         let Some(mut p) = p else {
             // Too long: completed at once, through the inbox like any other outcome.
             let mut wake = Wake::default();
-            let mut g = shared.rx.lock();
+            let mut g = instance.rx.lock();
             let st = &mut g.st;
             if st.clients.can_reserve(c).is_err() {
                 return Err(EAGAIN);
@@ -172,12 +172,12 @@ impl OpenFile {
             st.counters.req_sent += 1;
             st.complete_synthesized((owner, id, key), 0, uapi::CC_TOO_LONG, &mut wake);
             drop(g);
-            shared.wake(wake);
+            instance.wake(wake);
             m.id = id;
             m.seq = 0;
             return Ok(());
         };
-        let (seq, id) = Instance::start(shared, &mut p, owner, Self::nonblock(file))?;
+        let (seq, id) = Instance::start(instance, &mut p, owner, Self::nonblock(file))?;
         m.id = id;
         m.seq = seq;
         Ok(())
@@ -188,7 +188,7 @@ impl OpenFile {
         if !frame::request_netfn(cmd.netfn) || cmd.reserved != 0 {
             return Err(EINVAL);
         }
-        let mut g = self.shared.rx.lock();
+        let mut g = self.instance.rx.lock();
         if g.st.dead {
             return Err(ENODEV);
         }
@@ -197,14 +197,14 @@ impl OpenFile {
 
     fn respond(&self, m: &Msg) -> Result {
         let c = self.client.ok_or(ENOENT)?;
-        let shared = &self.shared;
+        let instance = &self.instance;
         let ok = m.addressing_valid() && m.seq < 64;
         let data = match m.payload() {
             Some(d) if ok => d,
-            _ => return Err(shared.invalid()),
+            _ => return Err(instance.invalid()),
         };
         {
-            let g = shared.rx.lock();
+            let g = instance.rx.lock();
             if g.st.dead {
                 return Err(ENODEV);
             }
@@ -216,7 +216,7 @@ impl OpenFile {
             dest: m.addr,
             netfn: m.netfn | 1,
             dest_lun: m.lun,
-            src: shared.info.own_addr,
+            src: instance.info.own_addr,
             seq: m.seq,
             src_lun: m.own_lun,
             cmd: m.cmd,
@@ -226,12 +226,12 @@ impl OpenFile {
         let body = body.get_mut(..data.len() + 1).ok_or(EMSGSIZE)?;
         body[1..].copy_from_slice(data);
         let mut f = [0u8; MAX_LEN_LIMIT];
-        let len = frame::build(&mut f, shared.max_len, &hdr, body).map_err(|_| EMSGSIZE)?;
-        shared.send(&f[..len], false)
+        let len = frame::build(&mut f, instance.max_len, &hdr, body).map_err(|_| EMSGSIZE)?;
+        instance.send(&f[..len], false)
     }
 
     fn stats(&self) -> Result<uapi::Stats> {
-        let g = self.shared.rx.lock();
+        let g = self.instance.rx.lock();
         if g.st.dead {
             return Err(ENODEV);
         }
