@@ -2,19 +2,14 @@
 
 //! IPMB endpoint for a BMC: an I2C target backend with `/dev/ipmb-N` character devices.
 //!
-//! See `Documentation/ipmb.rst` for the user-facing description.
+//! See `Documentation/ipmb.rst` for the user-facing description, and `README.md` for where
+//! each part of the driver lives.
 
-mod assembler;
+mod abstractions;
+mod chardev;
 mod driver;
-mod file;
-mod frame;
-mod irq_lock;
-mod miscdev;
-mod ring;
-mod seqtab;
-mod stats;
-mod sysfs;
-mod target;
+mod instance;
+mod proto;
 mod uapi;
 
 kernel::module_i2c_driver! {

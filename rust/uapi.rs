@@ -11,7 +11,10 @@ use core::mem::{
     size_of, //
 };
 
-use crate::frame;
+use crate::proto::{
+    frame,
+    stats, //
+};
 
 /// `IPMB_ABI_VERSION`.
 pub(crate) const ABI_VERSION: u32 = 2;
@@ -34,7 +37,7 @@ pub(crate) const KIND_RESPONSE: u8 = 1;
 /// `IPMB_KIND_REQUEST`.
 pub(crate) const KIND_REQUEST: u8 = 2;
 /// `IPMB_CC_TIMEOUT`.
-pub(crate) const CC_TIMEOUT: u8 = 0xc3;
+pub(crate) const CC_TIMEOUT: u8 = frame::CC_TIMEOUT;
 /// `IPMB_CC_BUS_ERROR`.
 pub(crate) const CC_BUS_ERROR: u8 = 0x82;
 /// `IPMB_CC_TOO_LONG`.
@@ -77,7 +80,7 @@ pub(crate) const STATS_COUNTERS: usize = 23;
 #[repr(C)]
 #[derive(Clone, Copy, Default, Debug, PartialEq, Eq)]
 pub(crate) struct Stats {
-    /// The counters, in the order of [`crate::stats::NAMES`].
+    /// The counters, in the order of [`stats::NAMES`].
     pub(crate) counters: [u64; STATS_COUNTERS],
     pub(crate) rx_queued: u64,
     pub(crate) req_inflight: u64,
@@ -228,7 +231,7 @@ const _: () = {
     assert!(offset_of!(Stats, rx_queued) == STATS_COUNTERS * 8);
     assert!(offset_of!(Stats, req_inflight) == (STATS_COUNTERS + 1) * 8);
     assert!(offset_of!(Stats, reserved) == (STATS_COUNTERS + 2) * 8);
-    assert!(crate::stats::NAMES.len() == STATS_COUNTERS);
+    assert!(stats::NAMES.len() == STATS_COUNTERS);
     assert!(size_of::<Msg>() == 24 + MAX_DATA);
     assert!(offset_of!(Msg, timeout_ms) == 8);
     assert!(offset_of!(Msg, data_len) == 12);
@@ -252,7 +255,7 @@ const _: () = {
 #[cfg_attr(CONFIG_KUNIT, ::kernel::prelude::kunit_tests(ipmb_uapi))]
 mod tests {
     use super::*;
-    use crate::frame::{
+    use crate::proto::frame::{
         build,
         Header,
         SPEC_MAX_LEN, //

@@ -10,8 +10,11 @@
 //! writable at run time, inject faults (NAK, arbitration loss, lost STOP, corrupted byte),
 //! delay the delivery, and pace it at a wire clock rate.
 
-#[path = "../../rust/irq_lock.rs"]
-mod irq_lock;
+/// The module's own local abstractions, by path: only the IRQ-saving spinlock.
+#[path = "../../rust/abstractions"]
+mod abstractions {
+    pub(crate) mod irq_lock;
+}
 
 mod adapter;
 mod param;

@@ -32,13 +32,13 @@
 //! (0 for a general call) in `val`.
 
 use crate::{
+    abstractions::irq_lock::{
+        new_irq_spinlock,
+        IrqSpinLock, //
+    },
     adapter::{
         Adapter,
         Msg, //
-    },
-    irq_lock::{
-        new_irq_spinlock,
-        IrqSpinLock, //
     },
     param::module_param_int,
 };

@@ -2,8 +2,9 @@
 
 //! Host build of the module's core-only protocol files.
 //!
-//! The files are the module's own (`rust/*.rs`), included by path: their `#[test]` cases run
-//! here under `cargo test` and as KUnit suites inside the module.
+//! The files are the module's own (`rust/proto.rs` with `rust/proto/`, and `rust/uapi.rs`),
+//! included by path: their `#[test]` cases run here under `cargo test` and as KUnit suites
+//! inside the module.
 
 #![no_std]
 #![deny(warnings)]
@@ -13,29 +14,23 @@
 #[cfg(test)]
 extern crate std;
 
-#[path = "../../../rust/frame.rs"]
-pub mod frame;
+/// The module's `rust/` folder, by path: only `proto/` (through `proto.rs`) and `uapi.rs`.
+#[path = "../../../rust"]
+mod module {
+    pub mod proto;
+    pub mod uapi;
+}
 
-#[path = "../../../rust/assembler.rs"]
-pub mod assembler;
-
-#[path = "../../../rust/ring.rs"]
-pub mod ring;
-
-#[path = "../../../rust/stats.rs"]
-pub mod stats;
-
-#[path = "../../../rust/uapi.rs"]
-pub mod uapi;
-
-#[path = "../../../rust/seqtab.rs"]
-pub mod seqtab;
+pub use module::{
+    proto,
+    uapi, //
+};
 
 /// Checks `rust/uapi.rs` against `include/uapi/linux/ipmb.h` as C, C++ and 32-bit C see it.
 #[cfg(test)]
 mod uapi_layout {
     use crate::{
-        stats::NAMES,
+        proto::stats::NAMES,
         uapi::*, //
     };
     use core::mem::{
@@ -183,7 +178,7 @@ mod uapi_layout {
 /// target events, valid frames or garbage, never panics and delivers exactly the valid frames.
 #[cfg(test)]
 mod assembler_model {
-    use crate::{
+    use crate::proto::{
         assembler::{
             Action,
             Assembler,

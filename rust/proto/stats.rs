@@ -4,7 +4,7 @@
 //!
 //! This file uses only `core`: it is compiled into the module and into the host test crate.
 
-use crate::frame::FrameError;
+use super::frame::FrameError;
 
 /// Declares the counters once: the struct, its field names (the sysfs file names) and values.
 macro_rules! counters {

@@ -30,7 +30,11 @@ pub(crate) type IrqSpinLock<T> = Lock<T, IrqSpinLockBackend>;
 /// lock class.
 macro_rules! new_irq_spinlock {
     ($inner:expr, $name:literal) => {
-        $crate::irq_lock::IrqSpinLock::new($inner, $name, kernel::static_lock_class!())
+        $crate::abstractions::irq_lock::IrqSpinLock::new(
+            $inner,
+            $name,
+            kernel::static_lock_class!(),
+        )
     };
 }
 pub(crate) use new_irq_spinlock;

@@ -175,7 +175,7 @@ impl<const CAP: usize> Assembler<CAP> {
 #[cfg_attr(CONFIG_KUNIT, ::kernel::prelude::kunit_tests(ipmb_assembler))]
 mod tests {
     use super::*;
-    use crate::frame::{
+    use crate::proto::frame::{
         checksum,
         SPEC_MAX_LEN, //
     };

@@ -11,13 +11,15 @@
 use core::marker::PhantomData;
 use kernel::{
     bindings,
+    device::DeviceContext,
     error::to_result,
     ffi::c_int,
     i2c::I2cClient,
     prelude::*, //
 };
 
-use crate::assembler::Event;
+use super::i2c::raw_client;
+use crate::proto::assembler::Event;
 
 /// A target-mode backend whose per-client state is the client's driver data.
 pub(crate) trait Target: Sync {
@@ -45,15 +47,6 @@ unsafe impl<T: Target> Send for Registration<T> {}
 // SAFETY: No `&self` method exists.
 unsafe impl<T: Target> Sync for Registration<T> {}
 
-/// Returns the raw `struct i2c_client` of `client`.
-pub(crate) fn raw_client<Ctx: kernel::device::DeviceContext>(
-    client: &I2cClient<Ctx>,
-) -> *mut bindings::i2c_client {
-    // `I2cClient` is a `#[repr(transparent)]` wrapper of `Opaque<struct i2c_client>`, so a
-    // pointer to it is a pointer to the C structure.
-    core::ptr::from_ref(client).cast_mut().cast()
-}
-
 impl<T: Target> Registration<T> {
     /// Sets `data` as the driver data of `client` and registers `callback::<T>` as its target
     /// backend, which finds `data` there.
@@ -67,10 +60,11 @@ impl<T: Target> Registration<T> {
     /// - `client` must stay valid until the registration is dropped.
     /// - Until then, the client's driver data must be null or point to a valid `T`; `data`
     ///   must be valid (or be null) once this returns.
-    pub(crate) unsafe fn register(
-        client: *mut bindings::i2c_client,
+    pub(crate) unsafe fn register<Ctx: DeviceContext>(
+        client: &I2cClient<Ctx>,
         data: *const T,
     ) -> Result<Self> {
+        let client = raw_client(client);
         // SAFETY: `client` is valid by the caller's guarantee.
         unsafe { bindings::dev_set_drvdata(&raw mut (*client).dev, data.cast_mut().cast()) };
         // SAFETY: `client` is valid by the caller's guarantee; `callback::<T>` has the

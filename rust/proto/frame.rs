@@ -34,6 +34,10 @@ pub(crate) const MIN_RESPONSE_LEN: usize = 8;
 /// Longest frame the IPMB specification allows, including the address byte.
 pub(crate) const SPEC_MAX_LEN: usize = 32;
 
+/// Completion code of a request that got no response in time (IPMI "timeout while processing
+/// command"); `IPMB_CC_TIMEOUT` in the uapi header.
+pub(crate) const CC_TIMEOUT: u8 = 0xc3;
+
 /// Why a frame was rejected.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum FrameError {

@@ -4,9 +4,10 @@
 //! usable), the first send, the synchronous wait, and the timeout work that resends and
 //! completes overdue requests.
 //!
-//! A child of `driver`: it works on the private state of [`Shared`] under the same rules (see
-//! `rust/driver.rs`): `rx` is never held across a transfer, and waiters are woken after it
-//! is released.
+//! A child of `instance`: it works on the private state of [`Instance`] under the same rules
+//! (see `rust/instance.rs`): `rx` is never held across a transfer, and waiters are woken after
+//! it is released. Inbox places of asynchronous requests are reserved through
+//! `instance/clients.rs`.
 
 use kernel::{
     prelude::*,
@@ -25,7 +26,7 @@ use kernel::{
 };
 
 use super::{
-    Shared,
+    Instance,
     State,
     Storage,
     Wake,
@@ -34,16 +35,18 @@ use super::{
     TICK_MS, //
 };
 use crate::{
-    frame::{
-        self,
-        Header, //
-    },
-    seqtab::{
-        Expiry,
-        Key,
-        Outcome,
-        Owner,
-        SEQ_COUNT, //
+    proto::{
+        frame::{
+            self,
+            Header, //
+        },
+        seqtab::{
+            Expiry,
+            Key,
+            Outcome,
+            Owner,
+            SEQ_COUNT, //
+        },
     },
     uapi::{
         self,
@@ -133,7 +136,7 @@ fn ms_ceil(ns: u64) -> u32 {
     u32::try_from(Delta::from_nanos(ns).as_millis()).unwrap_or(u32::MAX)
 }
 
-impl Shared {
+impl Instance {
     /// Arms the timeout work for the earliest deadline, at most [`TICK_MS`] away (a pending
     /// work keeps its time, so the tick bounds how late a shorter deadline is seen).
     fn arm(this: &Arc<Self>, st: &State, now: u64) {
@@ -216,11 +219,7 @@ impl Shared {
                     return Err(ENODEV);
                 }
                 if let Owner::Async(c) = owner {
-                    match st.inbox(usize::from(c)) {
-                        Some(inbox) if inbox.has_room() => {}
-                        Some(_) => return Err(EAGAIN),
-                        None => return Err(EMFILE),
-                    }
+                    st.clients.can_reserve(usize::from(c))?;
                 }
                 let now = this.now();
                 let id = st.next_id;
@@ -233,9 +232,7 @@ impl Shared {
                     st.requests.put(seq, p.bytes());
                     st.counters.req_sent += 1;
                     if let Owner::Async(c) = owner {
-                        if let Some(inbox) = st.inbox(usize::from(c)) {
-                            inbox.outstanding += 1;
-                        }
+                        st.clients.reserve(usize::from(c));
                     }
                     Self::arm(this, st, now);
                     break (seq, id);
@@ -334,11 +331,11 @@ impl Shared {
     }
 }
 
-impl WorkItem for Shared {
-    type Pointer = Arc<Shared>;
+impl WorkItem for Instance {
+    type Pointer = Arc<Instance>;
 
     /// Resends requests whose response is overdue and completes those out of tries.
-    fn run(this: Arc<Shared>) {
+    fn run(this: Arc<Instance>) {
         loop {
             let mut frame = [0u8; MAX_LEN_LIMIT];
             let mut wake = Wake::default();

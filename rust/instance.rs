@@ -1,0 +1,310 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! One IPMB endpoint instance (one per bound I2C client): the state the target callback, the
+//! requester and every open file share, and its teardown.
+//!
+//! Where each part lives:
+//!
+//! - `instance/irq.rs`: everything that runs in the I2C controller's interrupt handler (the
+//!   target callback and the delivery of a checked frame);
+//! - `instance/tx.rs`: transmission (the I2C client, retries and back-off);
+//! - `instance/clients.rs`: the client places, their inboxes, the registered routes and the
+//!   inbox reservations of asynchronous requests;
+//! - `instance/requester.rs`: requests, seq allocation, the synchronous wait and the timeout
+//!   work.
+//!
+//! Execution contexts and locking:
+//!
+//! - The target callback ([`Instance::rx_event`]) runs in the I2C controller's interrupt
+//!   handler. It takes only `Instance::rx`, an IRQ-saving spinlock, never sleeps or allocates,
+//!   and wakes waiters after dropping the lock. A checked frame goes to exactly one place: the
+//!   request it answers (a synchronous caller's slot or an asynchronous caller's inbox), the
+//!   inbox of the file that registered its netFn and cmd, or the `read()` queue.
+//! - `read`, `write`, `poll` and the ioctls run in process context. Waiting is always on a
+//!   condition variable with `rx` released while asleep. Transmission holds `Instance::tx` (a
+//!   mutex) across the I2C transfer and its retries, which serialises transmissions and lets
+//!   unbind wait for the one in flight; `rx` is taken only briefly, never across a transfer.
+//! - Response timeouts and resends run from a delayed work item (`instance/requester.rs`),
+//!   armed under `rx` while requests are in flight.
+//! - Unbind marks the state dead, wakes every waiter, waits for a transmission in flight and
+//!   for the timeout work, then unregisters the target, the character device and the sysfs
+//!   group. Open files keep the instance (an `Arc`) alive and get `ENODEV` from then on.
+
+use kernel::{
+    impl_has_delayed_work, new_condvar, new_delayed_work, new_mutex, new_poll_condvar,
+    prelude::*,
+    sync::{
+        poll::PollCondVar,
+        Arc,
+        CondVar,
+        Mutex,
+        SetOnce, //
+    },
+    time::{
+        Instant,
+        Monotonic, //
+    },
+    workqueue::DelayedWork,
+};
+
+use crate::{
+    abstractions::{
+        i2c,
+        irq_lock::{
+            new_irq_spinlock,
+            IrqSpinLock, //
+        },
+        workqueue::flush_delayed_work,
+    },
+    proto::{
+        assembler::Assembler,
+        ring::FrameRing,
+        seqtab::{
+            SeqTable,
+            SEQ_COUNT,
+            SEQ_EXPIRY_MS, //
+        },
+        stats::Counters,
+    },
+    uapi,
+};
+
+mod clients;
+mod irq;
+mod requester;
+mod tx;
+
+use clients::INBOX_LEN;
+pub(crate) use clients::{
+    Clients,
+    Inbox,
+    MAX_CLIENTS,
+    REC_HDR, //
+};
+use requester::SeqFrames;
+use tx::TxState;
+
+/// The largest frame any instance accepts (the in-tree C driver's limit), address included.
+pub(crate) const MAX_LEN_LIMIT: usize = 240;
+/// Longest wait of the timeout work while requests are in flight (its resolution), in ms.
+const TICK_MS: u64 = 20;
+const NS_PER_MS: u64 = 1_000_000;
+
+/// Preallocated byte storage, allocated once (at probe or open).
+pub(crate) struct Storage(KVVec<u8>);
+
+impl Storage {
+    fn new(len: usize) -> Result<Self> {
+        Ok(Self(KVVec::from_elem(0u8, len, GFP_KERNEL)?))
+    }
+}
+
+impl AsRef<[u8]> for Storage {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl AsMut<[u8]> for Storage {
+    fn as_mut(&mut self) -> &mut [u8] {
+        &mut self.0
+    }
+}
+
+/// What to wake once `rx` is released.
+#[derive(Default)]
+pub(crate) struct Wake {
+    pub(crate) read: bool,
+    pub(crate) seq: Option<u8>,
+    pub(crate) client: Option<usize>,
+    pub(crate) seq_free: bool,
+}
+
+/// Everything the receive path and the requester share, under `Instance::rx`.
+pub(crate) struct State {
+    pub(crate) ring: FrameRing<Storage>,
+    pub(crate) counters: Counters,
+    /// The device is unbound: everyone gets `ENODEV`.
+    pub(crate) dead: bool,
+    pub(crate) own_addr: u8,
+    /// Allocated zeroed in place: 20 KiB would not fit a stack (8 KiB on 32-bit ARM).
+    pub(crate) seqs: KVBox<SeqTable>,
+    /// The frames of the requests in flight, for resending.
+    requests: SeqFrames,
+    /// The responses of synchronous requests, until their callers collect them.
+    responses: SeqFrames,
+    /// The client places with their inboxes, and the registered routes.
+    pub(crate) clients: Clients,
+    pub(crate) next_id: u64,
+}
+
+/// The state under the receive lock: the assembler apart, so a frame it returns can be
+/// dispatched into the rest.
+pub(crate) struct Locked {
+    pub(crate) asm: Assembler<MAX_LEN_LIMIT>,
+    pub(crate) st: State,
+}
+
+/// Per-instance state shared by the driver, the target callback and every open file.
+#[pin_data]
+pub(crate) struct Instance {
+    #[pin]
+    pub(crate) rx: IrqSpinLock<Locked>,
+    /// `read()` and `poll()` for the read queue.
+    #[pin]
+    pub(crate) wait: PollCondVar,
+    /// Per seq: the synchronous caller waiting for its request's outcome.
+    #[pin]
+    seq_wait: [CondVar; SEQ_COUNT],
+    /// Callers waiting for a seq to become free.
+    #[pin]
+    pub(crate) seq_free: CondVar,
+    /// Per client place: `IPMB_IOC_RECEIVE` and `poll()` for its inbox, allocated when a file
+    /// first takes the place and kept until the instance is freed, so the interrupt path can
+    /// wake it without a lock. Only places ever used have one: a [`PollCondVar`] waits for
+    /// an RCU grace period when dropped, and 64 of them made every teardown take 64.
+    client_wait: [SetOnce<Pin<KBox<PollCondVar>>>; MAX_CLIENTS],
+    #[pin]
+    tx: Mutex<TxState>,
+    /// Response timeouts and resends.
+    #[pin]
+    timer: DelayedWork<Instance>,
+    epoch: Instant<Monotonic>,
+    pub(crate) max_len: usize,
+    retries: u32,
+    smbus: bool,
+    pub(crate) info: uapi::Info,
+}
+
+impl_has_delayed_work! {
+    impl HasDelayedWork<Self> for Instance { self.timer }
+}
+
+// SAFETY: All-zero bytes are a valid, empty `SeqTable` (see `rust/proto/seqtab.rs`): its fields
+// are integers, arrays of them, and `#[repr(u8)]` enums whose variant 0 (`State::Free`,
+// `Finish::Answered`) carries no data; the data of other variants is not read in that state.
+unsafe impl pin_init::Zeroable for SeqTable {}
+
+/// Probe-time configuration of an instance.
+pub(crate) struct Config {
+    pub(crate) adapter: u32,
+    pub(crate) addr: u8,
+    pub(crate) max_len: usize,
+    pub(crate) queue_len: usize,
+    pub(crate) retries: u32,
+    pub(crate) smbus: bool,
+    pub(crate) req_timeout_ms: u32,
+    pub(crate) req_retries: u8,
+}
+
+impl Instance {
+    /// Creates the state of an instance; `client` is `None` only in tests (nothing is sent).
+    pub(crate) fn new(cfg: &Config, client: Option<i2c::Client>) -> Result<Arc<Self>> {
+        let storage = Storage::new(FrameRing::<Storage>::storage_len(
+            cfg.queue_len,
+            cfg.max_len,
+        ))?;
+        let ring = FrameRing::new(storage, cfg.queue_len, cfg.max_len).ok_or(EINVAL)?;
+        let locked = Locked {
+            asm: Assembler::new(cfg.addr, cfg.max_len),
+            st: State {
+                ring,
+                counters: Counters::default(),
+                dead: false,
+                own_addr: cfg.addr,
+                seqs: KVBox::init(pin_init::zeroed::<SeqTable>(), GFP_KERNEL)?,
+                requests: SeqFrames::new(cfg.max_len)?,
+                responses: SeqFrames::new(cfg.max_len)?,
+                clients: Clients::new()?,
+                next_id: 1,
+            },
+        };
+        Arc::pin_init(
+            try_pin_init!(Self {
+                rx <- new_irq_spinlock!(locked, c"Instance::rx"),
+                wait <- new_poll_condvar!("Instance::wait"),
+                seq_wait <- pin_init::pin_init_array_from_fn(|_| new_condvar!("Instance::seq_wait")),
+                seq_free <- new_condvar!("Instance::seq_free"),
+                client_wait: [const { SetOnce::new() }; MAX_CLIENTS],
+                tx <- new_mutex!(TxState { client }, "Instance::tx"),
+                timer <- new_delayed_work!("Instance::timer"),
+                epoch: Instant::now(),
+                max_len: cfg.max_len,
+                retries: cfg.retries,
+                smbus: cfg.smbus,
+                info: uapi::Info {
+                    abi_version: uapi::ABI_VERSION,
+                    adapter: cfg.adapter,
+                    own_addr: cfg.addr,
+                    smbus_block_write: u8::from(cfg.smbus),
+                    // At most `MAX_LEN_LIMIT` (240), checked in `config`.
+                    max_frame_len: cfg.max_len as u16,
+                    queue_len: cfg.queue_len as u32,
+                    tx_retries: cfg.retries,
+                    req_timeout_ms: cfg.req_timeout_ms,
+                    req_retries: u32::from(cfg.req_retries),
+                    seq_count: SEQ_COUNT as u32,
+                    seq_expiry_ms: SEQ_EXPIRY_MS as u32,
+                    max_clients: MAX_CLIENTS as u32,
+                    inbox_len: INBOX_LEN as u32,
+                    reserved: [0; 5],
+                },
+            }),
+            GFP_KERNEL,
+        )
+    }
+
+    /// Nanoseconds since the instance was created (monotonic; callable in any context).
+    pub(crate) fn now(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(0)
+    }
+
+    /// The wait queue of client place `c`, if a file ever took that place.
+    pub(crate) fn client_wait(&self, c: usize) -> Option<&PollCondVar> {
+        self.client_wait.get(c)?.as_ref().map(|cv| &**cv)
+    }
+
+    /// Gives client place `c` its wait queue, unless it has one (process context).
+    pub(crate) fn add_client_wait(&self, c: usize) -> Result {
+        let place = self.client_wait.get(c).ok_or(EINVAL)?;
+        if place.as_ref().is_none() {
+            // A place has one owner at a time, so nobody populates it concurrently.
+            place.populate(KBox::pin_init(
+                new_poll_condvar!("Instance::client_wait"),
+                GFP_KERNEL,
+            )?);
+        }
+        Ok(())
+    }
+
+    pub(crate) fn wake(&self, w: Wake) {
+        if w.read {
+            self.wait.notify_all();
+        }
+        if let Some(cv) = w.seq.and_then(|s| self.seq_wait.get(usize::from(s))) {
+            cv.notify_all();
+        }
+        if let Some(cv) = w.client.and_then(|c| self.client_wait(c)) {
+            cv.notify_all();
+        }
+        if w.seq_free {
+            self.seq_free.notify_all();
+        }
+    }
+
+    /// Unbind: marks the instance dead, wakes every waiter, and waits for a transmission in
+    /// flight and for the timeout work.
+    pub(crate) fn kill(&self) {
+        self.rx.lock().st.dead = true;
+        self.wait.notify_all();
+        self.seq_wait.iter().for_each(CondVar::notify_all);
+        (0..MAX_CLIENTS)
+            .filter_map(|c| self.client_wait(c))
+            .for_each(|cv| cv.notify_all());
+        self.seq_free.notify_all();
+        // Waits for a transmission in flight; none can start afterwards.
+        self.tx.lock().client = None;
+        // Once `dead` is set the timeout work does not re-arm itself, and nothing else arms it.
+        flush_delayed_work(&self.timer);
+    }
+}

@@ -1,0 +1,406 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The hard-IRQ path: the I2C target callback and the delivery of every checked frame.
+//!
+//! [`Instance::rx_event`] runs in the I2C controller's interrupt handler, for each bus event
+//! addressed to the instance. It feeds the receive state machine under `Instance::rx` (an
+//! IRQ-saving spinlock) and delivers each complete frame to exactly one place: the request it
+//! answers, the inbox of the client that registered its netFn and cmd, or the `read()` queue.
+//! Code here never sleeps or allocates, does bounded work, and wakes waiters only after the
+//! lock is dropped. The requester's completions (from the timeout work and from process
+//! context) reuse the same delivery, [`State::complete_synthesized`].
+
+use kernel::prelude::*;
+
+use super::{
+    Instance,
+    Locked,
+    State,
+    Wake, //
+};
+use crate::{
+    proto::{
+        assembler::{
+            Action,
+            Event,
+            READ_FILL, //
+        },
+        frame::{
+            self,
+            Header, //
+        },
+        seqtab::{
+            Key,
+            Match,
+            Owner, //
+        },
+    },
+    uapi,
+};
+
+impl State {
+    /// Delivers a checked frame (own address first); `flags` are the message flags a
+    /// routed request gets. Interrupt context: bounded work, no allocation.
+    fn dispatch(&mut self, f: &[u8], flags: u8, now: u64, wake: &mut Wake) {
+        let Some(hdr) = Header::parse(f) else {
+            return;
+        };
+        if frame::is_response(f[frame::NETFN_LUN]) {
+            // Frames are at most 240 bytes.
+            match self
+                .seqs
+                .on_response(Key::of_response(&hdr), hdr.seq, f.len() as u8, now)
+            {
+                Match::Matched {
+                    owner: Owner::Sync, ..
+                } => {
+                    self.responses.put(hdr.seq, f);
+                    self.counters.rx_frames += 1;
+                    self.counters.rsp_matched += 1;
+                    wake.seq = Some(hdr.seq);
+                    return;
+                }
+                Match::Matched {
+                    owner: Owner::Async(c),
+                    id,
+                } => {
+                    self.counters.rx_frames += 1;
+                    self.counters.rsp_matched += 1;
+                    self.complete_async(c, id, 0, f, wake);
+                    wake.seq_free = true;
+                    return;
+                }
+                Match::Late => {
+                    self.counters.rsp_late += 1;
+                    return;
+                }
+                Match::Duplicate => {
+                    self.counters.rsp_duplicate += 1;
+                    return;
+                }
+                Match::Unmatched => {}
+            }
+        } else if let Some(c) = self.clients.route(hdr.netfn, hdr.cmd) {
+            if self.clients.deliver_request(c, flags, f) {
+                self.counters.rx_frames += 1;
+                self.counters.rx_routed += 1;
+                wake.client = Some(c);
+            } else {
+                self.counters.rx_route_overflow += 1;
+            }
+            return;
+        }
+        match self.ring.push(f) {
+            Ok(()) => {
+                self.counters.rx_frames += 1;
+                wake.read = true;
+            }
+            Err(_) => self.counters.rx_overflow += 1,
+        }
+    }
+
+    /// Puts the completion of client `c`'s asynchronous request `id` into its inbox, in the
+    /// place reserved for it.
+    fn complete_async(&mut self, c: u8, id: u64, flags: u8, f: &[u8], wake: &mut Wake) {
+        let c = usize::from(c);
+        if self.clients.complete(c, id, flags, f) {
+            wake.client = Some(c);
+            return;
+        }
+        // Cannot happen: the place was reserved when the request was submitted.
+        self.counters.req_aborted += 1;
+    }
+
+    /// Delivers a request's synthesized completion code: a synchronous caller collects it
+    /// from its slot, an asynchronous one gets a response made up from the request.
+    pub(crate) fn complete_synthesized(
+        &mut self,
+        (owner, id, key): (Owner, u64, Key),
+        seq: u8,
+        cc: u8,
+        wake: &mut Wake,
+    ) {
+        match owner {
+            Owner::Sync => wake.seq = Some(seq),
+            Owner::Async(c) => {
+                let hdr = Header {
+                    dest: self.own_addr,
+                    netfn: key.netfn | 1,
+                    dest_lun: key.rq_lun,
+                    src: key.rs_sa,
+                    seq,
+                    src_lun: key.rs_lun,
+                    cmd: key.cmd,
+                };
+                let mut f = [0u8; frame::MIN_RESPONSE_LEN];
+                if frame::build(&mut f, frame::MIN_RESPONSE_LEN, &hdr, &[cc]).is_ok() {
+                    self.complete_async(c, id, uapi::MSG_SYNTHESIZED, &f, wake);
+                }
+                wake.seq_free = true;
+            }
+        }
+    }
+}
+
+impl Instance {
+    /// Handles one target event (interrupt context); see
+    /// [`crate::abstractions::i2c_target::Target::event`].
+    pub(crate) fn rx_event(&self, ev: Event) -> Result<u8> {
+        let mut wake = Wake::default();
+        let ret = {
+            let mut guard = self.rx.lock();
+            let Locked { asm, st } = &mut *guard;
+            match asm.event(ev) {
+                Action::None => Ok(READ_FILL),
+                // Any error NAKs the byte; the frame is counted as too long at its end.
+                Action::Nak => Err(EINVAL),
+                Action::ReadByte(b) => Ok(b),
+                Action::Frame(f) => {
+                    // The clock is read once per frame, not per byte.
+                    st.dispatch(f, 0, self.now(), &mut wake);
+                    Ok(READ_FILL)
+                }
+                Action::Broadcast(f) => {
+                    // Broadcasts name the responder they are for; those for other addresses
+                    // are not ours to take or count.
+                    if f[frame::DEST_SA] == st.own_addr {
+                        st.counters.rx_broadcast += 1;
+                        st.dispatch(f, uapi::MSG_BROADCAST, self.now(), &mut wake);
+                    }
+                    Ok(READ_FILL)
+                }
+                Action::Dropped(e) => {
+                    st.counters.count_rx_drop(e);
+                    Ok(READ_FILL)
+                }
+            }
+        };
+        // Wake waiters only once the lock is released.
+        self.wake(wake);
+        ret
+    }
+}
+
+#[cfg(CONFIG_KUNIT)]
+#[kunit_tests(ipmb_rx)]
+mod tests {
+    use super::*;
+    use crate::{
+        instance::{
+            Config,
+            Inbox,
+            MAX_LEN_LIMIT,
+            REC_HDR, //
+        },
+        proto::{
+            frame::build,
+            seqtab::Outcome, //
+        },
+    };
+    use kernel::sync::Arc;
+
+    const OWN: u8 = 0x20;
+
+    fn shared(queue_len: usize) -> Result<Arc<Instance>> {
+        let cfg = Config {
+            adapter: 0,
+            addr: OWN,
+            max_len: frame::SPEC_MAX_LEN,
+            queue_len,
+            retries: 0,
+            smbus: false,
+            req_timeout_ms: 250,
+            req_retries: 1,
+        };
+        Instance::new(&cfg, None)
+    }
+
+    /// Feeds a whole write transaction for `f` (address byte first) to the callback path.
+    fn deliver(s: &Instance, f: &[u8]) -> Result {
+        s.rx_event(Event::WriteRequested)?;
+        for b in &f[1..] {
+            s.rx_event(Event::WriteReceived(*b))?;
+        }
+        s.rx_event(Event::Stop)?;
+        Ok(())
+    }
+
+    fn response(seq: u8) -> Result<([u8; 8], usize)> {
+        let hdr = Header {
+            dest: OWN,
+            netfn: 0x07,
+            dest_lun: 0,
+            src: 0x72,
+            seq,
+            src_lun: 0,
+            cmd: 1,
+        };
+        let mut f = [0u8; 8];
+        let n = build(&mut f, frame::SPEC_MAX_LEN, &hdr, &[0]).map_err(|_| EINVAL)?;
+        Ok((f, n))
+    }
+
+    fn pop(s: &Instance) -> Option<([u8; MAX_LEN_LIMIT], usize)> {
+        let mut out = [0u8; MAX_LEN_LIMIT];
+        let n = s.rx.lock().st.ring.pop_into(&mut out)?;
+        Some((out, n))
+    }
+
+    #[test]
+    fn frames_queued_in_order() -> Result {
+        let s = shared(8)?;
+        for seq in 0..5 {
+            deliver(&s, &response(seq)?.0)?;
+        }
+        assert_eq!(s.rx.lock().st.counters.rx_frames, 5);
+        for seq in 0..5 {
+            let (expected, n) = response(seq)?;
+            let got = pop(&s);
+            assert!(got.is_some());
+            if let Some((out, len)) = got {
+                assert_eq!(len, n);
+                assert_eq!(out[..len], expected[..n]);
+            }
+        }
+        assert!(pop(&s).is_none());
+        Ok(())
+    }
+
+    #[test]
+    fn overflow_keeps_oldest_and_counts() -> Result {
+        let s = shared(2)?;
+        for seq in 0..4 {
+            deliver(&s, &response(seq)?.0)?;
+        }
+        let c = s.rx.lock().st.counters;
+        assert_eq!((c.rx_frames, c.rx_overflow), (2, 2));
+        let (first, n) = response(0)?;
+        assert_eq!(pop(&s).map(|(o, l)| o[..l] == first[..n]), Some(true));
+        Ok(())
+    }
+
+    #[test]
+    fn bad_frame_counted_not_queued() -> Result {
+        let s = shared(4)?;
+        let (mut f, _) = response(1)?;
+        f[7] ^= 1;
+        deliver(&s, &f)?;
+        let c = s.rx.lock().st.counters;
+        assert_eq!((c.rx_frames, c.rx_bad_cs2), (0, 1));
+        assert!(pop(&s).is_none());
+        Ok(())
+    }
+
+    #[test]
+    fn overlong_byte_is_refused() -> Result {
+        let s = shared(4)?;
+        s.rx_event(Event::WriteRequested)?;
+        for _ in 1..frame::SPEC_MAX_LEN {
+            s.rx_event(Event::WriteReceived(0))?;
+        }
+        assert!(s.rx_event(Event::WriteReceived(0)).is_err());
+        s.rx_event(Event::Stop)?;
+        assert_eq!(s.rx.lock().st.counters.rx_too_long, 1);
+        Ok(())
+    }
+
+    #[test]
+    fn read_events_return_fill() -> Result {
+        let s = shared(4)?;
+        assert_eq!(s.rx_event(Event::ReadRequested)?, READ_FILL);
+        assert_eq!(s.rx_event(Event::ReadProcessed)?, READ_FILL);
+        s.rx_event(Event::Stop)?;
+        assert!(pop(&s).is_none());
+        Ok(())
+    }
+
+    #[test]
+    fn send_without_client_is_enodev() -> Result {
+        let s = shared(4)?;
+        let (f, n) = response(1)?;
+        assert!(s.send(&f[..n], false) == Err(ENODEV));
+        assert_eq!(s.rx.lock().st.counters.tx_frames, 0);
+        Ok(())
+    }
+
+    const APP_GET_DEVICE_ID: Key = Key {
+        rs_sa: 0x72,
+        netfn: 0x06,
+        rs_lun: 0,
+        rq_lun: 0,
+        cmd: 1,
+    };
+
+    /// A request from 0x72 to us for NetFn App, `cmd`.
+    fn request_to_us(cmd: u8) -> Result<([u8; 7], usize)> {
+        let hdr = Header {
+            dest: OWN,
+            netfn: 0x06,
+            dest_lun: 0,
+            src: 0x72,
+            seq: 5,
+            src_lun: 0,
+            cmd,
+        };
+        let mut f = [0u8; 7];
+        let n = build(&mut f, frame::SPEC_MAX_LEN, &hdr, &[]).map_err(|_| EINVAL)?;
+        Ok((f, n))
+    }
+
+    #[test]
+    fn response_goes_to_its_request_not_read() -> Result {
+        let s = shared(4)?;
+        let seq = {
+            let mut g = s.rx.lock();
+            let now = s.now();
+            g.st.seqs
+                .alloc(APP_GET_DEVICE_ID, Owner::Sync, 1, now, 1_000_000_000, 0)
+        };
+        assert_eq!(seq, Some(0));
+        let (f, n) = response(0)?;
+        deliver(&s, &f[..n])?;
+        // A second copy is a duplicate, and a response for another seq nobody's.
+        deliver(&s, &f[..n])?;
+        deliver(&s, &response(9)?.0)?;
+        let mut g = s.rx.lock();
+        let c = g.st.counters;
+        assert_eq!((c.rsp_matched, c.rsp_duplicate, c.rx_frames), (1, 1, 2));
+        assert_eq!(g.st.responses.get(0), &f[..n]);
+        let now = s.now();
+        assert_eq!(g.st.seqs.take(0, now), Some(Outcome::Response(n as u8)));
+        assert_eq!(g.st.ring.len(), 1);
+        Ok(())
+    }
+
+    #[test]
+    fn registered_request_goes_to_its_inbox() -> Result {
+        let s = shared(4)?;
+        let mut inbox = Some(Inbox::new(frame::SPEC_MAX_LEN)?);
+        let place = {
+            let mut g = s.rx.lock();
+            let place = g.st.clients.open(&mut inbox);
+            if let Some(p) = place {
+                g.st.clients.register(p, 0x06, 0x01, true)?;
+            }
+            place
+        };
+        assert!(place.is_some());
+        let place = place.unwrap_or(0);
+        deliver(&s, &request_to_us(0x01)?.0)?;
+        deliver(&s, &request_to_us(0x02)?.0)?;
+        let mut g = s.rx.lock();
+        let c = g.st.counters;
+        assert_eq!((c.rx_routed, c.rx_frames), (1, 2));
+        assert_eq!(g.st.ring.len(), 1);
+        let mut rec = [0u8; MAX_LEN_LIMIT + REC_HDR];
+        let n = g.st.clients.inbox(place).and_then(|i| i.pop_into(&mut rec));
+        assert_eq!(n, Some(REC_HDR + 7));
+        assert_eq!(rec[0], uapi::KIND_REQUEST);
+        assert_eq!(rec[REC_HDR + frame::CMD], 0x01);
+        // Freed outside the lock, as a closing file does.
+        let inbox = g.st.clients.release(place);
+        drop(g);
+        drop(inbox);
+        Ok(())
+    }
+}

@@ -1,0 +1,105 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Transmission: one frame at a time on the instance's I2C client, with retries and back-off.
+//!
+//! [`Instance::send`] runs in process context (a `write()`, an ioctl or the timeout work). It
+//! holds `Instance::tx` across the transfer and its retries, which serialises transmissions
+//! and lets unbind wait for the one in flight; `Instance::rx` is taken only briefly, to count.
+
+use kernel::{
+    prelude::*,
+    time::{
+        delay::fsleep,
+        Delta, //
+    },
+};
+
+use super::{
+    Instance,
+    MAX_LEN_LIMIT, //
+};
+use crate::{
+    abstractions::i2c::Client,
+    proto::{
+        frame,
+        stats::Counters, //
+    },
+};
+
+/// The transmission side of an instance, under `Instance::tx`.
+pub(crate) struct TxState {
+    /// The client to send on; `None` once unbound (and in tests).
+    pub(crate) client: Option<Client>,
+}
+
+/// Sends `bytes` to the 7-bit address `addr` as one plain I2C write.
+fn write(client: &Client, addr: u8, bytes: &[u8]) -> Result {
+    let mut buf = [0u8; MAX_LEN_LIMIT];
+    let data = buf.get_mut(..bytes.len()).ok_or(EINVAL)?;
+    data.copy_from_slice(bytes);
+    client.write(addr, data)
+}
+
+/// Sends a frame (destination address first) as an SMBus block write: the netFn/LUN byte is
+/// the command, then a count byte, then the rest of the frame. This is the in-tree C driver's
+/// default, and not IPMB on the wire (the count byte is extra); only for peers that expect it.
+/// Frames whose block would exceed 32 bytes are refused, not truncated.
+fn smbus_block_write(client: &Client, frame: &[u8]) -> Result {
+    let block = frame.get(frame::CS1..).ok_or(EINVAL)?;
+    client.smbus_block_write(frame[frame::DEST_SA] >> 1, frame[frame::NETFN_LUN], block)
+}
+
+/// NAK (address or data) and arbitration loss: the conditions worth another try.
+fn is_retryable(e: Error) -> bool {
+    e == ENXIO || e == EIO || e == EAGAIN
+}
+
+impl Instance {
+    fn count(&self, f: impl FnOnce(&mut Counters)) {
+        f(&mut self.rx.lock().st.counters);
+    }
+
+    /// Sends one frame (destination address first), retrying NAKs and arbitration losses; a
+    /// broadcast goes once, whole, to the general-call address.
+    pub(crate) fn send(&self, frame: &[u8], broadcast: bool) -> Result {
+        let tx = self.tx.lock();
+        let client = tx.client.as_ref().ok_or(ENODEV)?;
+        let mut attempt = 0;
+        loop {
+            let sent = if broadcast {
+                write(client, 0, frame)
+            } else if self.smbus {
+                smbus_block_write(client, frame)
+            } else {
+                write(client, frame[frame::DEST_SA] >> 1, &frame[1..])
+            };
+            match sent {
+                Ok(()) => {
+                    self.count(|c| {
+                        c.tx_frames += 1;
+                        if broadcast {
+                            c.tx_broadcast += 1;
+                        }
+                    });
+                    return Ok(());
+                }
+                Err(e) if !broadcast && is_retryable(e) && attempt < self.retries => {
+                    attempt += 1;
+                    self.count(|c| c.tx_retries += 1);
+                    // Back off 0.5, 1, 2, ... ms: a busy bus or a responder that is not ready.
+                    fsleep(Delta::from_micros(250 << attempt.min(6)));
+                }
+                Err(e) => {
+                    self.count(|c| c.tx_errors += 1);
+                    return Err(e);
+                }
+            }
+        }
+    }
+
+    /// Counts a malformed message from userspace and returns `EINVAL` for it.
+    pub(crate) fn invalid(&self) -> Error {
+        self.count(|c| c.tx_invalid += 1);
+        EINVAL
+    }
+}
