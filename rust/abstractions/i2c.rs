@@ -1,8 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! I2C client operations the 7.2 `kernel::i2c` lacks: the client's address and adapter number,
-//! its firmware properties, a scan of the other clients on its adapter, and transfers outside
-//! probe.
+//! and transfers outside probe.
 //!
 //! C header: [`include/linux/i2c.h`](srctree/include/linux/i2c.h).
 
@@ -10,13 +9,9 @@ use kernel::{
     bindings,
     device::DeviceContext,
     error::to_result,
-    ffi::{
-        c_int,
-        c_void, //
-    },
+    ffi::c_int,
     i2c::I2cClient,
     prelude::*,
-    str::CStr,
 };
 
 /// Returns the raw `struct i2c_client` of `client`.
@@ -37,87 +32,6 @@ pub(crate) fn adapter_nr<Ctx: DeviceContext>(client: &I2cClient<Ctx>) -> i32 {
     // SAFETY: `client` is a valid `i2c_client` for the lifetime of the reference, and a client
     // holds a valid adapter pointer.
     unsafe { (*(*raw_client(client)).adapter).nr }
-}
-
-/// Reads the `u32` firmware property `name` of `client`, if it has one.
-pub(crate) fn property_u32<Ctx: DeviceContext>(
-    client: &I2cClient<Ctx>,
-    name: &CStr,
-) -> Option<u32> {
-    let mut prop: u32 = 0;
-    // SAFETY: `client` is valid for the lifetime of the reference; `name` is a NUL-terminated
-    // string and `prop` is valid for one `u32`.
-    let ret = unsafe {
-        bindings::device_property_read_u32_array(
-            &raw mut (*raw_client(client)).dev,
-            name.as_char_ptr(),
-            &mut prop,
-            1,
-        )
-    };
-    (ret == 0).then_some(prop)
-}
-
-/// Returns true if `client` has the boolean firmware property `name`.
-pub(crate) fn property_bool<Ctx: DeviceContext>(client: &I2cClient<Ctx>, name: &CStr) -> bool {
-    // SAFETY: `client` is valid for the lifetime of the reference; `name` is a NUL-terminated
-    // string.
-    unsafe {
-        bindings::device_property_read_bool(&raw mut (*raw_client(client)).dev, name.as_char_ptr())
-    }
-}
-
-/// What [`other_client_bound_to`] looks for.
-struct Scan<'a> {
-    client: *mut bindings::i2c_client,
-    drivers: &'a [&'a CStr],
-}
-
-/// `device_iter_t` callback: non-zero if `dev` is an I2C client, other than the one in the
-/// [`Scan`] at `data`, bound to one of its drivers.
-///
-/// # Safety
-///
-/// Called by `device_for_each_child` with a valid child device, under the parent's `klist`
-/// reference; `data` points to a [`Scan`] valid for the call.
-unsafe extern "C" fn other_client(dev: *mut bindings::device, data: *mut c_void) -> c_int {
-    // SAFETY: `data` points to a valid `Scan` by the caller's guarantee.
-    let scan = unsafe { &*data.cast::<Scan<'_>>() };
-    // SAFETY: `dev` is a valid device for the duration of the callback.
-    let client = unsafe { bindings::i2c_verify_client(dev) };
-    if client.is_null() || client == scan.client {
-        return 0;
-    }
-    // SAFETY: `dev` is valid. A non-null `driver` is a registered driver: a driver is
-    // unregistered only after every device is unbound from it, and a device being unbound
-    // clears the pointer first. This is the same read `driver_match_device` users make.
-    let drv = unsafe { (*dev).driver };
-    if drv.is_null() {
-        return 0;
-    }
-    // SAFETY: A registered driver has a valid, NUL-terminated name.
-    let name = unsafe { CStr::from_char_ptr((*drv).name) };
-    c_int::from(scan.drivers.iter().any(|n| n.to_bytes() == name.to_bytes()))
-}
-
-/// Returns true if another client on `client`'s adapter is bound to one of `drivers`.
-pub(crate) fn other_client_bound_to<Ctx: DeviceContext>(
-    client: &I2cClient<Ctx>,
-    drivers: &[&CStr],
-) -> bool {
-    let scan = Scan {
-        client: raw_client(client),
-        drivers,
-    };
-    // SAFETY: `client` and its adapter are valid for the lifetime of the reference;
-    // `other_client` has the `device_iter_t` signature and `scan` outlives the call.
-    unsafe {
-        bindings::device_for_each_child(
-            &raw mut (*(*scan.client).adapter).dev,
-            (&raw const scan).cast_mut().cast(),
-            Some(other_client),
-        ) != 0
-    }
 }
 
 /// An I2C client kept for transfers after probe.

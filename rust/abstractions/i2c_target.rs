@@ -8,7 +8,13 @@
 //! needs. The controller calls the backend from its interrupt handler, so [`Target::event`]
 //! must not sleep or allocate.
 
-use core::marker::PhantomData;
+use core::{
+    marker::PhantomData,
+    sync::atomic::{
+        AtomicBool,
+        Ordering, //
+    },
+};
 use kernel::{
     bindings,
     device::DeviceContext,
@@ -21,7 +27,7 @@ use kernel::{
 use super::i2c::raw_client;
 use crate::proto::assembler::Event;
 
-/// A target-mode backend whose per-client state is the client's driver data.
+/// A target-mode backend: the driver data of the clients it is registered on.
 pub(crate) trait Target: Sync {
     /// Handles one bus event in interrupt context.
     ///
@@ -30,64 +36,68 @@ pub(crate) trait Target: Sync {
     fn event(&self, ev: Event) -> Result<u8>;
 }
 
-/// A registered target backend; unregistered on drop.
+/// A registered target backend; unregistered by [`Self::unregister`] or on drop, whichever
+/// comes first.
+///
+/// The callback finds its `T` in the client's driver data, which the kernel crate's driver
+/// core stores once probe has initialised it, and clears before dropping it. This
+/// registration never writes the driver data: until the driver core has stored it, and after
+/// it is cleared, the callback sees null and refuses (NAKs) the byte.
 ///
 /// # Invariants
 ///
-/// `client` is a valid `i2c_client` with a target backend registered by [`Self::register`],
-/// which stays registered until `drop`.
+/// `client` is a valid `i2c_client`. While `registered` is true, a target backend is
+/// registered on it by [`Self::register`].
 pub(crate) struct Registration<T: Target> {
     client: *mut bindings::i2c_client,
+    registered: AtomicBool,
     _t: PhantomData<T>,
 }
 
-// SAFETY: The registration only holds the client pointer, and `i2c_slave_unregister` may be
-// called from any thread.
+// SAFETY: The registration only holds the client pointer and a flag, and
+// `i2c_slave_unregister` may be called from any thread.
 unsafe impl<T: Target> Send for Registration<T> {}
-// SAFETY: No `&self` method exists.
+// SAFETY: The only `&self` method, `unregister`, is made idempotent and race-free by the
+// atomic flag.
 unsafe impl<T: Target> Sync for Registration<T> {}
 
 impl<T: Target> Registration<T> {
-    /// Sets `data` as the driver data of `client` and registers `callback::<T>` as its target
-    /// backend, which finds `data` there.
-    ///
-    /// The driver data is set here, before the backend goes live, because the driver core
-    /// stores it only after probe returns: `data` must be the address the driver core will
-    /// store (the driver data being initialised in place), so the two agree.
+    /// Registers `callback::<T>` as the target backend of `client`.
     ///
     /// # Safety
     ///
     /// - `client` must stay valid until the registration is dropped.
-    /// - Until then, the client's driver data must be null or point to a valid `T`; `data`
-    ///   must be valid (or be null) once this returns.
-    pub(crate) unsafe fn register<Ctx: DeviceContext>(
-        client: &I2cClient<Ctx>,
-        data: *const T,
-    ) -> Result<Self> {
+    /// - The client's driver data must be null or a `T` stored by the kernel crate's driver
+    ///   core (the `Data` of the bound driver), and `T` must not be dropped or borrowed
+    ///   mutably while the backend is registered: the driver unregisters it (from its
+    ///   `unbind`, or by dropping the registration) first.
+    pub(crate) unsafe fn register<Ctx: DeviceContext>(client: &I2cClient<Ctx>) -> Result<Self> {
         let client = raw_client(client);
-        // SAFETY: `client` is valid by the caller's guarantee.
-        unsafe { bindings::dev_set_drvdata(&raw mut (*client).dev, data.cast_mut().cast()) };
         // SAFETY: `client` is valid by the caller's guarantee; `callback::<T>` has the
-        // `i2c_slave_cb_t` signature.
-        let ret = to_result(unsafe { bindings::i2c_slave_register(client, Some(callback::<T>)) });
-        if let Err(e) = ret {
-            // SAFETY: `client` is valid; probe fails, so no driver data may remain.
-            unsafe { bindings::dev_set_drvdata(&raw mut (*client).dev, core::ptr::null_mut()) };
-            return Err(e);
-        }
+        // `i2c_slave_cb_t` signature and reads the driver data as the caller guarantees.
+        to_result(unsafe { bindings::i2c_slave_register(client, Some(callback::<T>)) })?;
         // INVARIANT: the backend is registered on a client that outlives `self`.
         Ok(Self {
             client,
+            registered: AtomicBool::new(true),
             _t: PhantomData,
         })
+    }
+
+    /// Unregisters the backend, if it still is registered. On return the controller has
+    /// stopped calling it for this client.
+    pub(crate) fn unregister(&self) {
+        if self.registered.swap(false, Ordering::AcqRel) {
+            // SAFETY: By the type invariants the backend was registered on this valid client,
+            // and the flag lets only one caller get here.
+            unsafe { bindings::i2c_slave_unregister(self.client) };
+        }
     }
 }
 
 impl<T: Target> Drop for Registration<T> {
     fn drop(&mut self) {
-        // SAFETY: By the type invariants the backend is registered on a valid client. On
-        // return, the controller has stopped calling the callback for this client.
-        unsafe { bindings::i2c_slave_unregister(self.client) };
+        self.unregister();
     }
 }
 
@@ -96,7 +106,7 @@ impl<T: Target> Drop for Registration<T> {
 /// # Safety
 ///
 /// Called by the I2C core with a valid client registered through [`Registration::register`]
-/// (so its driver data is null or a valid `T`) and a valid `val`.
+/// (so its driver data is null or a valid `T`, see there) and a valid `val`.
 unsafe extern "C" fn callback<T: Target>(
     client: *mut bindings::i2c_client,
     event: bindings::i2c_slave_event,
@@ -105,11 +115,13 @@ unsafe extern "C" fn callback<T: Target>(
     // SAFETY: `client` is valid for the duration of the callback.
     let data = unsafe { bindings::dev_get_drvdata(&raw mut (*client).dev) };
     if data.is_null() {
-        // Not bound yet or being unbound: refuse the byte rather than lose it silently.
+        // Probe has not finished, or the data is being dropped (the driver unregisters the
+        // backend first): refuse the byte rather than lose it silently.
         return EBUSY.to_errno();
     }
-    // SAFETY: By `register`'s safety requirements, non-null driver data points to a valid `T`
-    // while the backend is registered.
+    // SAFETY: By `register`'s safety requirements, non-null driver data is a `T` stored by the
+    // driver core, fully initialised, and neither dropped nor mutably borrowed while the
+    // backend is registered.
     let target = unsafe { &*data.cast::<T>() };
     let ev = match event {
         bindings::i2c_slave_event_I2C_SLAVE_WRITE_REQUESTED => Event::WriteRequested,

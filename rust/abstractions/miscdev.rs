@@ -10,7 +10,13 @@
 //! device's state, so the device state outlives the registration (unbind) for as long as
 //! files are open, and the file operations hold a reference on this module.
 
-use core::marker::PhantomData;
+use core::{
+    marker::PhantomData,
+    sync::atomic::{
+        AtomicBool,
+        Ordering, //
+    },
+};
 use kernel::{
     bindings,
     device::Device,
@@ -64,11 +70,12 @@ pub(crate) trait MiscFile: Send + Sync + Sized + 'static {
 /// Length of the device name buffer (`ipmb-` and an adapter number fit easily).
 const NAME_LEN: usize = 32;
 
-/// A registered misc device; deregistered on drop.
+/// A registered misc device; deregistered by [`Self::deregister`] or on drop, whichever comes
+/// first.
 ///
 /// # Invariants
 ///
-/// - `misc` is registered with `misc_register` and stays so until drop.
+/// - While `registered` is true, `misc` is registered with `misc_register`.
 /// - `misc.name` points to `name`, `misc.fops` to [`Vtable::<T>::FOPS`].
 #[pin_data(PinnedDrop)]
 #[repr(C)]
@@ -77,19 +84,21 @@ pub(crate) struct Registration<T: MiscFile> {
     #[pin]
     misc: Opaque<bindings::miscdevice>,
     name: [u8; NAME_LEN],
+    registered: AtomicBool,
     state: Arc<T::Device>,
 }
 
 // SAFETY: `misc_deregister` may be called from any thread; the device state is `Send + Sync`.
 unsafe impl<T: MiscFile> Send for Registration<T> {}
-// SAFETY: No `&self` method mutates anything.
+// SAFETY: The only `&self` method that changes anything, `deregister`, is made idempotent and
+// race-free by the atomic flag.
 unsafe impl<T: MiscFile> Sync for Registration<T> {}
 
 impl<T: MiscFile> Registration<T> {
     /// Registers `/dev/<name>` with `parent` as its parent device and the given `mode`.
     ///
-    /// Fails with `EINVAL` if the name does not fit, or with `misc_register`'s error (`EBUSY`
-    /// if the name is taken).
+    /// Fails with `EINVAL` if the name does not fit, or with `misc_register`'s error
+    /// (`EEXIST` if the name is taken, `EBUSY` if no minor is left).
     pub(crate) fn register<'a>(
         name: [u8; NAME_LEN],
         mode: u16,
@@ -98,6 +107,8 @@ impl<T: MiscFile> Registration<T> {
     ) -> impl PinInit<Self, Error> + 'a {
         try_pin_init!(&this in Self {
             name,
+            // INVARIANT: set before `misc`, whose initialiser fails unless it registers.
+            registered: AtomicBool::new(true),
             state,
             misc <- Opaque::try_ffi_init(move |slot: *mut bindings::miscdevice| {
                 // SAFETY: `this` points to the registration being initialised: its `name`
@@ -116,14 +127,15 @@ impl<T: MiscFile> Registration<T> {
                 // `Device` is a `#[repr(transparent)]` wrapper of `Opaque<struct device>`, so
                 // `parent` is a valid `struct device` pointer for the call.
                 // SAFETY: `slot` holds a filled-in `miscdevice` whose name and fops outlive
-                // the registration; it is deregistered in `drop` before the memory goes.
+                // the registration; it is deregistered (`deregister`, at the latest on drop)
+                // before the memory goes.
                 // INVARIANT: on success the device is registered with our name and fops.
                 to_result(unsafe { bindings::misc_register(slot) }).inspect_err(|e| {
-                    if *e == EBUSY {
+                    if *e == EEXIST {
                         // SAFETY: `name_ptr` points to the initialised, pinned name field.
                         let bytes = unsafe { &*name_ptr };
                         let shown = CStr::from_bytes_until_nul(bytes).unwrap_or(c"?");
-                        dev_err!(parent, "/dev/{} already exists: one instance per adapter\n", shown);
+                        dev_err!(parent, "/dev/{} already exists\n", shown);
                     }
                 })
             }),
@@ -160,12 +172,22 @@ fn fmt_name(buf: &mut [u8; NAME_LEN], args: core::fmt::Arguments<'_>) -> bool {
     core::fmt::write(&mut w, args).is_ok()
 }
 
+impl<T: MiscFile> Registration<T> {
+    /// Removes `/dev/<name>`, if it still is registered. Files already open keep their own
+    /// `Arc` of the device state; no new open can start after this returns.
+    pub(crate) fn deregister(&self) {
+        if self.registered.swap(false, Ordering::AcqRel) {
+            // SAFETY: By the type invariants the device was registered, and the flag lets only
+            // one caller get here.
+            unsafe { bindings::misc_deregister(self.misc.get()) };
+        }
+    }
+}
+
 #[pinned_drop]
 impl<T: MiscFile> PinnedDrop for Registration<T> {
     fn drop(self: Pin<&mut Self>) {
-        // SAFETY: By the type invariants the device is registered. Files already open keep
-        // their own `Arc<T>`; no new open can start after this returns.
-        unsafe { bindings::misc_deregister(self.misc.get()) };
+        self.deregister();
     }
 }
 

@@ -10,7 +10,13 @@
 //! time from the [`Group`] implementation, like the `file_operations` of
 //! `kernel::miscdevice`.
 
-use core::marker::PhantomData;
+use core::{
+    marker::PhantomData,
+    sync::atomic::{
+        AtomicBool,
+        Ordering, //
+    },
+};
 use kernel::{
     bindings,
     device::Device,
@@ -110,25 +116,30 @@ unsafe extern "C" fn show<T: Group<N>, const N: usize>(
         return ENODEV.to_errno() as isize;
     }
     // SAFETY: By `Registration::add`'s requirements, non-null driver data of a device carrying
-    // the group is a valid `T` while the group is added (removal waits for `show` calls).
+    // the group is a `T` stored by the driver core, fully initialised, and neither dropped nor
+    // mutably borrowed while the group is added (removal waits for `show` calls).
     let value = unsafe { &*data.cast::<T>() }.show(index);
     // SAFETY: `buf` is a page-sized sysfs buffer; the format consumes one `u64`.
     unsafe { bindings::sysfs_emit(buf, c"%llu\n".as_char_ptr(), value) as isize }
 }
 
-/// The attribute group of `T`, added to a device; removed on drop.
+/// The attribute group of `T`, added to a device; removed by [`Self::remove`] or on drop,
+/// whichever comes first.
 ///
 /// # Invariants
 ///
-/// `dev` is a valid device with the group of `T` added, which outlives `self`.
+/// `dev` is a valid device that outlives `self`. While `added` is true, the group of `T` is
+/// added to it.
 pub(crate) struct Registration<T: Group<N>, const N: usize> {
     dev: *mut bindings::device,
+    added: AtomicBool,
     _t: PhantomData<T>,
 }
 
 // SAFETY: `device_remove_groups` may be called from any thread.
 unsafe impl<T: Group<N>, const N: usize> Send for Registration<T, N> {}
-// SAFETY: No `&self` methods.
+// SAFETY: The only `&self` method, `remove`, is made idempotent and race-free by the atomic
+// flag.
 unsafe impl<T: Group<N>, const N: usize> Sync for Registration<T, N> {}
 
 impl<T: Group<N>, const N: usize> Registration<T, N> {
@@ -137,7 +148,9 @@ impl<T: Group<N>, const N: usize> Registration<T, N> {
     /// # Safety
     ///
     /// - `dev` must stay valid until the registration is dropped.
-    /// - Until then, the driver data of `dev` must be null or point to a valid `T`.
+    /// - The driver data of `dev` must be null or a `T` stored by the kernel crate's driver
+    ///   core, which is not dropped or borrowed mutably while the group is added: the driver
+    ///   removes the group (from its `unbind`, or by dropping the registration) first.
     pub(crate) unsafe fn add(dev: &Device) -> Result<Self> {
         // `Device` is a `#[repr(transparent)]` wrapper of `Opaque<struct device>`.
         let dev = core::ptr::from_ref(dev)
@@ -148,15 +161,23 @@ impl<T: Group<N>, const N: usize> Registration<T, N> {
         // INVARIANT: the group is added to a device that outlives `self`.
         Ok(Self {
             dev,
+            added: AtomicBool::new(true),
             _t: PhantomData,
         })
+    }
+
+    /// Removes the group, if it still is added. Removal waits for `show` calls in progress.
+    pub(crate) fn remove(&self) {
+        if self.added.swap(false, Ordering::AcqRel) {
+            // SAFETY: By the type invariants the group was added to this valid device, and
+            // the flag lets only one caller get here.
+            unsafe { bindings::device_remove_groups(self.dev, Tables::<T, N>::GROUPS.as_ptr()) };
+        }
     }
 }
 
 impl<T: Group<N>, const N: usize> Drop for Registration<T, N> {
     fn drop(&mut self) {
-        // SAFETY: By the type invariants the group was added to this valid device. Removal
-        // waits for `show` calls in progress.
-        unsafe { bindings::device_remove_groups(self.dev, Tables::<T, N>::GROUPS.as_ptr()) };
+        self.remove();
     }
 }

@@ -338,3 +338,19 @@ def test_corrupted_byte_on_wire_dropped():
         eq(bmc.counters()["rx_bad_cs2"], 1, "rx_bad_cs2 after a corrupted seq byte")
     finally:
         os.close(fb)
+
+
+def test_tx_retries_above_bound_refused():
+    """tx_retries is bounded (7): unbind waits for the transmission in flight, retries
+    included, so a larger value fails the probe with EINVAL and leaves no device."""
+    a0, _ = lib.vbus(2)
+    lib.insmod("ipmb", "tx_retries=8")
+    lib.raises(errno.EINVAL, lib.Instance, a0, lib.BMC)
+    true(not os.path.exists(f"/dev/ipmb-{a0}"), "/dev/ipmb after a refused probe")
+
+
+def test_tx_retries_at_bound_accepted():
+    a0, _ = lib.vbus(2)
+    lib.insmod("ipmb", "tx_retries=7")
+    bmc = lib.Instance(a0, lib.BMC)
+    true(os.path.exists(bmc.dev), f"{bmc.dev} with tx_retries=7")
