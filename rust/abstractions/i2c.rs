@@ -11,7 +11,7 @@ use kernel::{
     error::to_result,
     ffi::c_int,
     i2c::I2cClient,
-    prelude::*,
+    prelude::*, //
 };
 
 /// Returns the raw `struct i2c_client` of `client`.
