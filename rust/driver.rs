@@ -270,7 +270,7 @@ impl i2c::Driver for IpmbDriver {
             // driver data is null or this `Ipmb` stored by the driver core, and `unbind`
             // unregisters the backend before the driver core drops it.
             target: unsafe { i2c_target::Registration::register(idev) }.inspect_err(|e| {
-                dev_err!(dev, "adapter {nr}: no target backend ({e:?})\n");
+                dev_err!(dev, "adapter {nr}: target registration failed: {}\n", e.to_errno());
             })?,
             // Last: no file can be opened before everything behind it works.
             misc <- miscdev::Registration::register(name?, 0o600, dev, instance.clone()),
