@@ -215,7 +215,7 @@ def test_info_request_defaults():
         got = {k: i[k] for k in ("abi_version", "req_timeout_ms", "req_retries", "seq_count",
                                  "seq_expiry_ms", "max_clients", "inbox_len", "max_frame_len")}
         eq(got, dict(abi_version=2, req_timeout_ms=250, req_retries=3, seq_count=64,
-                     seq_expiry_ms=5000, max_clients=64, inbox_len=32, max_frame_len=32),
+                     seq_expiry_ms=5000, max_clients=64, inbox_len=32, max_frame_len=239),
            "ipmb_info defaults")
         eq(i["reserved"], (0,) * 5, "reserved")
     finally:
@@ -739,7 +739,7 @@ def test_registered_inbox_overflow():
 
 
 def test_respond_errors():
-    bmc, sat = lib.two_nodes()
+    bmc, sat = lib.two_nodes("max_frame_len=32")
     fb = bmc.open(os.O_RDWR | os.O_NONBLOCK)
     fr = sat.open(os.O_RDWR | os.O_NONBLOCK)
     other = sat.open()
