@@ -142,22 +142,31 @@ def i2c_protocol_node():
     return inst, lib.Instance(a1, SAT, driver=RUST_DRIVER)
 
 
+def written(inst, rx, driver, frames):
+    """Binds `inst` to `driver` and write()s each frame: what each write() returned (the byte
+    count or the errno's name), and every frame `rx` read."""
+    inst.rebind(driver)
+    fd = inst.open()
+    rfd = rx.open(os.O_RDWR | os.O_NONBLOCK)
+    try:
+        results = []
+        for f in frames:
+            try:
+                results.append(os.write(fd, with_len(f)))
+            except OSError as e:
+                results.append(errno.errorcode.get(e.errno))
+        return results, lib.queued_frames(rfd)
+    finally:
+        os.close(fd)
+        os.close(rfd)
+
+
 def test_long_frames_written_as_c():
     """write() of 33 to 239 bytes, address included (up to ipmb_dev_int's 240-byte buffer
     with the length byte): each frame goes out whole, from either driver."""
     inst, rx = i2c_protocol_node()
     sent = [long_frame(SAT, BMC, n) for n in range(33, 240)]
-    got = {}
-    for drv in (C_DRIVER, RUST_DRIVER):
-        inst.rebind(drv)
-        fd = inst.open()
-        rfd = rx.open(os.O_RDWR | os.O_NONBLOCK)
-        try:
-            counts = [os.write(fd, with_len(f)) for f in sent]
-            got[drv] = (counts, lib.queued_frames(rfd))
-        finally:
-            os.close(fd)
-            os.close(rfd)
+    got = {drv: written(inst, rx, drv, sent) for drv in (C_DRIVER, RUST_DRIVER)}
     expected = ([len(f) + 1 for f in sent], [with_len(f) for f in sent])
     eq(got, {C_DRIVER: expected, RUST_DRIVER: expected},
        "write() results and the frames the satellite read, per driver")
@@ -167,22 +176,8 @@ def test_write_past_c_limit_einval_as_c():
     """A 240-byte frame (241 bytes with the length byte): EINVAL from both, nothing sent."""
     inst, rx = i2c_protocol_node()
     f = long_frame(SAT, BMC, 240)
-    got = {}
-    for drv in (C_DRIVER, RUST_DRIVER):
-        inst.rebind(drv)
-        fd = inst.open()
-        rfd = rx.open(os.O_RDWR | os.O_NONBLOCK)
-        try:
-            try:
-                os.write(fd, with_len(f))
-                err = "success"
-            except OSError as e:
-                err = errno.errorcode.get(e.errno)
-            got[drv] = (err, lib.queued_frames(rfd))
-        finally:
-            os.close(fd)
-            os.close(rfd)
-    eq(got, {C_DRIVER: ("EINVAL", []), RUST_DRIVER: ("EINVAL", [])},
+    got = {drv: written(inst, rx, drv, [f]) for drv in (C_DRIVER, RUST_DRIVER)}
+    eq(got, {C_DRIVER: (["EINVAL"], []), RUST_DRIVER: (["EINVAL"], [])},
        "write() of a 240-byte frame and what the satellite read, per driver")
 
 
