@@ -57,7 +57,7 @@ def test_new_device_sends_plain_i2c():
 
 def ipmb_limit(inst, rx):
     """Sends a 32- and a 33-byte frame to `inst` from `rx`'s adapter: (max_frame_len, whether
-    the 33-byte one was refused with a NAK, what read() got)."""
+    the 33-byte one was refused with a NAK, what read() got, the 32-byte frame)."""
     f32 = frame(BMC, 0x07, SAT, 1, 0x01, bytes(range(25)))
     f33 = frame(BMC, 0x07, SAT, 2, 0x01, bytes(range(26)))
     fd = inst.open(os.O_RDWR | os.O_NONBLOCK)
