@@ -20,8 +20,8 @@ kernel::module_i2c_driver! {
     license: "GPL v2",
     params: {
         max_frame_len: u32 {
-            default: 32,
-            description: "Longest accepted frame in bytes, address included (8..240; IPMB: 32)",
+            default: 239,
+            description: "Longest frame in bytes, address included (8..240; default: ipmb_dev_int's write() limit; IPMB: 32)",
         },
         queue_len: u32 {
             default: 256,

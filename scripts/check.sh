@@ -6,6 +6,7 @@
 #              Aspeed machines (no-ops when present)
 #   host       cargo test on the core-only protocol files
 #   rustfmt    formatting of every Rust file
+#   dt         the ipmb-dev binding checked with dtschema, and the test DTs against it
 #   clippy     the module built with clippy-driver, warnings as errors (this is the module build)
 #   samples    the userspace programs under samples/, when present (x86 and static armhf)
 #   qemu       the test kernel booted under QEMU: KUnit suites, e2e tests, kernel-log checks;
@@ -61,6 +62,9 @@ failed=$((failed + kf))
 
 step "rustfmt"
 static_check rustfmtcheck scripts/rustfmt.sh --check
+
+step "device tree binding (dtschema): the schema, its example, the test machines' nodes"
+static_check "dt binding" scripts/dt-check.sh
 
 step "module builds: ipmb.ko and the test bus (clippy, warnings are errors)"
 static_check "clippy build" make --no-print-directory clippy

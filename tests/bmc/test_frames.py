@@ -62,10 +62,10 @@ test_burst_read_in_fifo_order.timeout = 40
 def test_bad_frames_counted_by_cause_not_read():
     """Bursts of bad frames: each frame counted once, in its cause's counter; none read()."""
     count = 5
-    inst = peer.setup()
+    inst = peer.setup("max_frame_len=32")
     fd = inst.open(os.O_RDWR | os.O_NONBLOCK)
     try:
-        # (kind, dlen, counter); 40 data bytes make a 47-byte frame, over the default 32.
+        # (kind, dlen, counter); 40 data bytes make a 47-byte frame, over the IPMB limit 32.
         for kind, dlen, counter in ((peer.BAD_CS1, 8, "rx_bad_cs1"),
                                     (peer.BAD_CS2, 8, "rx_bad_cs2"),
                                     (peer.VALID, 40, "rx_too_long")):

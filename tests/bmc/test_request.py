@@ -19,8 +19,8 @@ from lib import eq, true
 from peer import APP, ECHO, GET_DEVICE_ID, OEM
 
 
-def with_file(fn):
-    inst = peer.setup()
+def with_file(fn, *params):
+    inst = peer.setup(*params)
     fd = inst.open()
     try:
         return fn(inst, fd)
@@ -49,12 +49,12 @@ def test_echo_every_length_up_to_max_frame():
     # The longest echo that fits both ways: the response carries cc, so max_frame_len - 8.
     def run(inst, fd):
         longest = abi.info(fd)["max_frame_len"] - 8
-        eq(longest, 24, "longest echo with the default max_frame_len")
+        eq(longest, 24, "longest echo with max_frame_len=32 (the IPMB limit)")
         for n in range(longest + 1):
             data = bytes((0xA0 + n + k) & 0xFF for k in range(n))
             peer.answered(peer.request(fd, OEM, ECHO, data), peer.CC_OK, data, f"echo of {n}")
         eq(inst.counters()["rsp_matched"], longest + 1, "rsp_matched")
-    with_file(run)
+    with_file(run, "max_frame_len=32")
 
 
 test_echo_every_length_up_to_max_frame.timeout = 30

@@ -94,23 +94,96 @@ def test_stop_after_read_c_requeues_rust_does_not():
     eq(r, [with_len(f)], "ipmb.ko: delivered once")
 
 
+def long_frame(dest, src, n):
+    """A valid response frame of `n` bytes, address byte included, with varied data."""
+    return frame(dest, 0x07, src, n % 64, 0x01, bytes((n + k) & 0xFF for k in range(n - 7)))
+
+
+def test_long_frames_received_as_c():
+    """Every length past the IPMB limit that ipmb_dev_int receives whole (33 to 238 bytes)
+    reaches read() whole from ipmb.ko too, with its default max_frame_len."""
+    sent = [long_frame(BMC, SAT, n) for n in range(33, 239)]
+    c, r, _ = both([raw(f) for f in sent])
+    expected = sorted(with_len(f) for f in sent)
+    # As sets: the C driver's queue is LIFO (test_burst_order_c_lifo_rust_fifo).
+    eq((sorted(c), sorted(r)), (expected, expected), "(C driver, ipmb.ko) read() of 33..238")
+
+
+def test_239_byte_frame_c_cuts_rust_keeps():
+    f = long_frame(BMC, SAT, 239)
+    c, r, _ = both([raw(f)])
+    eq(c, [with_len(f[:238])], "C driver: the last byte cut off (its buffer holds 238)")
+    eq(r, [with_len(f)], "ipmb.ko: whole (max_frame_len 239)")
+
+
 def test_overlong_c_truncates_rust_refuses():
-    f = frame(BMC, 0x07, SAT, 1, 0x01, bytes(250))
+    f = long_frame(BMC, SAT, 240)
     inst, sender = setup()
     c = run(inst, C_DRIVER, sender, [raw(f)])
-    eq(len(c), 1, "C driver: one frame queued")
     # Its buffer keeps the address byte and 237 more: the length byte says 238.
-    eq(len(c[0]) - 1, 238, "C driver: truncated to 238 bytes (defect)")
+    eq(c, [with_len(f[:238])], "C driver: truncated to 238 bytes and queued (defect)")
 
     def refused(nr):
         lib.raises(errno.EIO, lib.send_raw, nr, f)
 
     r = run(inst, RUST_DRIVER, sender, [refused])
-    eq(r, [], "ipmb.ko: refused (NAK past 32 bytes) and dropped")
+    eq(r, [], "ipmb.ko: refused (NAK of byte 240) and dropped")
     eq(inst.counters()["rx_too_long"], 1, "ipmb.ko: counted as rx_too_long")
 
 
-def test_lseek_same_as_c():
+def i2c_protocol_node():
+    """A client from firmware with i2c-protocol (ipmb_dev_int then writes plain I2C, as an
+    IPMB node of every upstream board does), and ipmb.ko at the satellite's address to see
+    what goes on the wire."""
+    a0, a1 = lib.vbus(2, fw_client=0, fw_i2c_protocol=1)
+    lib.insmod("ipmb_dev_int")
+    lib.insmod("ipmb")
+    inst = lib.Instance(a0, BMC, driver=None, new=False)
+    return inst, lib.Instance(a1, SAT, driver=RUST_DRIVER)
+
+
+def written(inst, rx, driver, frames):
+    """Binds `inst` to `driver` and write()s each frame: what each write() returned (the byte
+    count or the errno's name), and every frame `rx` read."""
+    inst.rebind(driver)
+    fd = inst.open()
+    rfd = rx.open(os.O_RDWR | os.O_NONBLOCK)
+    try:
+        results = []
+        for f in frames:
+            try:
+                results.append(os.write(fd, with_len(f)))
+            except OSError as e:
+                results.append(errno.errorcode.get(e.errno))
+        return results, lib.queued_frames(rfd)
+    finally:
+        os.close(fd)
+        os.close(rfd)
+
+
+def test_long_frames_written_as_c():
+    """write() of 33 to 239 bytes, address included (up to ipmb_dev_int's 240-byte buffer
+    with the length byte): each frame goes out whole, from either driver."""
+    inst, rx = i2c_protocol_node()
+    sent = [long_frame(SAT, BMC, n) for n in range(33, 240)]
+    got = {drv: written(inst, rx, drv, sent) for drv in (C_DRIVER, RUST_DRIVER)}
+    expected = ([len(f) + 1 for f in sent], [with_len(f) for f in sent])
+    eq(got, {C_DRIVER: expected, RUST_DRIVER: expected},
+       "write() results and the frames the satellite read, per driver")
+
+
+def test_write_past_c_limit_einval_as_c():
+    """A 240-byte frame (241 bytes with the length byte): EINVAL from both, nothing sent."""
+    inst, rx = i2c_protocol_node()
+    f = long_frame(SAT, BMC, 240)
+    got = {drv: written(inst, rx, drv, [f]) for drv in (C_DRIVER, RUST_DRIVER)}
+    eq(got, {C_DRIVER: (["EINVAL"], []), RUST_DRIVER: (["EINVAL"], [])},
+       "write() of a 240-byte frame and what the satellite read, per driver")
+
+
+def test_lseek_espipe_as_c():
+    # Neither driver has an llseek: the VFS clears FMODE_LSEEK at open, so lseek() fails with
+    # ESPIPE (fs/open.c, fs/read_write.c vfs_llseek). ipmbbridged calls it before each read.
     inst, _ = setup()
     results = {}
     for drv in (C_DRIVER, RUST_DRIVER):
@@ -118,9 +191,10 @@ def test_lseek_same_as_c():
         fd = inst.open()
         try:
             os.lseek(fd, 0, os.SEEK_SET)
-            results[drv] = 0
+            results[drv] = "success"
         except OSError as e:
-            results[drv] = e.errno
+            results[drv] = errno.errorcode.get(e.errno)
         finally:
             os.close(fd)
-    eq(results[RUST_DRIVER], results[C_DRIVER], "lseek(fd, 0, SEEK_SET) result")
+    eq(results, {C_DRIVER: "ESPIPE", RUST_DRIVER: "ESPIPE"},
+       "lseek(fd, 0, SEEK_SET) of each driver")

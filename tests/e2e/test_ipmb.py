@@ -129,8 +129,8 @@ def test_bad_frames_counted_not_delivered():
         lib.send_raw(sat.nr, bytes(bad_cs1))
         lib.send_raw(sat.nr, bytes(bad_cs2))
         lib.send_raw(sat.nr, odd_src)
-        # Too long: the target refuses the byte past 32, so the sender sees a NAK.
-        too_long = frame(BMC, APP_RSP, SAT, 1, 0x01, bytes(40))
+        # Too long: the target refuses byte 240, past the default 239, so the sender sees a NAK.
+        too_long = frame(BMC, APP_RSP, SAT, 1, 0x01, bytes(233))
         lib.raises(errno.EIO, lib.send_raw, sat.nr, too_long)
         lib.raises(errno.EAGAIN, os.read, fb, 256)
         c = bmc.counters()
@@ -181,7 +181,7 @@ def test_write_validation():
             "bad cs1": with_len(good[:2] + bytes([good[2] ^ 1]) + good[3:]),
             "bad cs2": with_len(good[:-1] + bytes([good[-1] ^ 1])),
             "odd destination": with_len(frame(0x73, APP_REQ, BMC, 1, 0x01)),
-            "too long": with_len(frame(SAT, APP_REQ, BMC, 1, 0x01, bytes(30))),
+            "too long": with_len(frame(SAT, APP_REQ, BMC, 1, 0x01, bytes(233))),  # 240 bytes
         }
         for name, buf in bad.items():
             try:

@@ -37,15 +37,15 @@ MACHINES = {
     "ast2600-evb": Machine(
         "ast2600-evb", "arm", "ast2600-evb", "ttyS4",
         "tests/bmc/dts/ast2600-evb-ipmb.dts", None, (3, 0x40),
-        (Node(3, 0x10, {}),
-         Node(4, 0x11, {"max-frame-length": 64}),
-         Node(5, 0x12, {"retry-time": 500}),
-         Node(6, 0x13, {"max-retries": 7}),
-         Node(9, 0x14, {"smbus-block-write": True}))),
+        (Node(3, 0x10, {"i2c-protocol": True}),
+         Node(4, 0x11, {"i2c-protocol": True, "max-frame-length": 32}),
+         Node(5, 0x12, {"i2c-protocol": True, "retry-time": 500}),
+         Node(6, 0x13, {"i2c-protocol": True, "max-retries": 7}),
+         Node(9, 0x14, {}))),
     "bletchley-bmc": Machine(
         "bletchley-bmc", "arm", "bletchley-bmc", "ttyS4",
         None, "aspeed/aspeed-bmc-facebook-bletchley.dtb", (13, 0x40),
-        (Node(13, 0x10, {}),)),
+        (Node(13, 0x10, {"i2c-protocol": True}),)),
 }
 
 # run.py --machine x86 is the x86_64 guest.

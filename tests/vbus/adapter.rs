@@ -4,10 +4,14 @@
 //!
 //! C header: [`include/linux/i2c.h`](srctree/include/linux/i2c.h).
 
-use crate::wire::{
-    Target,
-    Wire,
-    MAX_MSG_LEN, //
+use crate::{
+    param::module_param_int,
+    wire::{
+        errno,
+        Target,
+        Wire,
+        MAX_MSG_LEN, //
+    },
 };
 use core::{
     ffi::c_void,
@@ -17,9 +21,25 @@ use kernel::{
     bindings,
     ffi::c_int,
     prelude::*,
+    time::{
+        delay::fsleep,
+        Delta, //
+    },
     types::Opaque,
     ThisModule, //
 };
+
+module_param_int! {
+    /// Adapters (a bit mask of indices) whose `reg_slave` fails with `-EOPNOTSUPP`.
+    static REFUSE_TARGET: refuse_target = 0, 0, 0xff, perm: 0o644,
+        "Bit mask of adapter indices that refuse target registration (-EOPNOTSUPP)",
+}
+
+module_param_int! {
+    /// How long `reg_slave` sleeps before it registers or refuses a target, in ms.
+    static REG_DELAY_MS: reg_delay_ms = 0, 0, 1000, perm: 0o644,
+        "Delay in ms of every target registration, before it succeeds or is refused (0..1000)",
+}
 
 /// What the adapters can do: plain I2C, SMBus emulated on it, and target mode.
 const FUNCTIONALITY: u32 =
@@ -237,6 +257,15 @@ unsafe extern "C" fn vbus_reg_target(client: *mut bindings::i2c_client) -> c_int
     let Some((wire, port)) = (unsafe { wire_of((*client).adapter) }) else {
         return ENODEV.to_errno();
     };
+    // The I2C core calls this in process context, with the adapter's bus lock (a mutex) held.
+    let delay = REG_DELAY_MS.get();
+    if delay > 0 {
+        fsleep(Delta::from_millis(delay.into()));
+    }
+    if REFUSE_TARGET.get() & (1 << port) != 0 {
+        // As an adapter without target support: the I2C core would refuse with this error.
+        return errno(bindings::EOPNOTSUPP).to_errno();
+    }
     match wire.register_target(port, target) {
         Ok(()) => 0,
         Err(e) => e.to_errno(),

@@ -8,7 +8,9 @@
 //! general-call writes (to address 0), which reach every target on the other adapters (see
 //! [`wire`]). Module parameters,
 //! writable at run time, inject faults (NAK, arbitration loss, lost STOP, corrupted byte),
-//! delay the delivery, and pace it at a wire clock rate.
+//! delay the delivery, and pace it at a wire clock rate. Others make an adapter refuse target
+//! registration, and, at load, make one `ipmb-dev` client described by firmware properties
+//! ([`fwnode`]).
 
 /// The module's own local abstractions, by path: only the IRQ-saving spinlock.
 #[path = "../../rust/abstractions"]
@@ -17,10 +19,16 @@ mod abstractions {
 }
 
 mod adapter;
+mod fwnode;
 mod param;
 mod wire;
 
+use fwnode::{
+    FwClient,
+    Props, //
+};
 use kernel::prelude::*;
+use param::module_param_int;
 use wire::{
     Wire,
     NR_ADAPTERS, //
@@ -34,14 +42,34 @@ module! {
     license: "GPL v2",
 }
 
-/// The module: a wire and its registered adapters.
+module_param_int! {
+    /// Index of the adapter that gets the firmware-described `ipmb-dev` client, or -1.
+    static FW_CLIENT: fw_client = -1, -1, 7, perm: 0o444,
+        "At load: make an ipmb-dev client at 0x10 (0x20 in IPMB) on adapter N (0..7) from a software node; -1: none",
+}
+
+module_param_int! {
+    /// Whether the software node of that client has the boolean `i2c-protocol`.
+    static FW_I2C_PROTOCOL: fw_i2c_protocol = 0, 0, 1, perm: 0o444,
+        "1: the fw_client node has the i2c-protocol property",
+}
+
+module_param_int! {
+    /// The `max-frame-length` of that client's software node, or 0 for none.
+    static FW_MAX_FRAME_LENGTH: fw_max_frame_length = 0, 0, 255, perm: 0o444,
+        "If not 0: the fw_client node has max-frame-length = <N>",
+}
+
+/// The module: a wire, its registered adapters, and the firmware-described client.
 ///
 /// # Invariants
 ///
-/// Adapters `0..registered` of `wire` are registered with the I2C core.
+/// Adapters `0..registered` of `wire` are registered with the I2C core, and `fw` is on one of
+/// them.
 struct VBus {
     wire: Pin<KBox<Wire>>,
     registered: usize,
+    fw: Option<FwClient>,
 }
 
 impl kernel::Module for VBus {
@@ -52,6 +80,7 @@ impl kernel::Module for VBus {
         let mut this = Self {
             wire,
             registered: 0,
+            fw: None,
         };
         for index in 0..count {
             // SAFETY: Adapter `index` was never added; `Drop` deletes it before the wire is
@@ -60,6 +89,20 @@ impl kernel::Module for VBus {
             // INVARIANT: Adapter `index` is now registered, after `0..index`.
             this.registered = index + 1;
         }
+        if let Ok(index) = usize::try_from(FW_CLIENT.get()) {
+            if index >= count {
+                return Err(EINVAL);
+            }
+            let adap = this.wire.adapter(index).ok_or(EINVAL)?;
+            let props = Props {
+                i2c_protocol: FW_I2C_PROTOCOL.get() != 0,
+                max_frame_length: u32::try_from(FW_MAX_FRAME_LENGTH.get()).unwrap_or(0),
+            };
+            // SAFETY: Adapter `index` is registered; `Drop` unregisters the client before it
+            // deletes the adapters.
+            // INVARIANT: the client is on adapter `index < registered`.
+            this.fw = Some(unsafe { FwClient::new(adap, &props) }?);
+        }
         pr_info!("{} adapters on one wire\n", count);
         Ok(this)
     }
@@ -67,6 +110,8 @@ impl kernel::Module for VBus {
 
 impl Drop for VBus {
     fn drop(&mut self) {
+        // Before its adapter goes, which would unregister it too.
+        drop(self.fw.take());
         // Newest first. Deleting an adapter removes its clients, whose drivers unregister
         // their targets: no delivery reaches them afterwards.
         for index in (0..self.registered).rev() {

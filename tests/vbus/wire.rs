@@ -135,7 +135,7 @@ module_param_int! {
 }
 
 /// Returns the error for a positive errno the `kernel` crate does not name (`EOPNOTSUPP`...).
-fn errno(code: u32) -> Error {
+pub(crate) fn errno(code: u32) -> Error {
     Error::from_errno(c_int::try_from(code).map_or(-1, |c| -c))
 }
 
@@ -635,6 +635,11 @@ impl Wire {
             // SAFETY: The adapter is registered (function requirements).
             unsafe { port.del() };
         }
+    }
+
+    /// Returns the raw pointer to adapter `index`, which may not be registered.
+    pub(crate) fn adapter(&self, index: usize) -> Option<*mut bindings::i2c_adapter> {
+        self.ports.get(index).map(Adapter::as_raw)
     }
 
     /// Returns the index of the adapter `adap` points to, if it is one of this wire's.
