@@ -84,7 +84,8 @@ pub(crate) use clients::{
 use requester::SeqFrames;
 use tx::TxState;
 
-/// The largest frame any instance accepts (the in-tree C driver's limit), address included.
+/// The largest frame an instance can be configured to accept (`max_frame_len`,
+/// `max-frame-length`), address included.
 pub(crate) const MAX_LEN_LIMIT: usize = 240;
 /// Longest wait of the timeout work while requests are in flight (its resolution), in ms.
 const TICK_MS: u64 = 20;

@@ -29,7 +29,7 @@ kernel::module_i2c_driver! {
         },
         smbus_block_write: u32 {
             default: 0,
-            description: "1: send SMBus block writes like ipmb_dev_int without i2c-protocol (not IPMB on the wire)",
+            description: "1: clients made through new_device send SMBus block writes, as ipmb_dev_int without i2c-protocol (not IPMB on the wire); firmware nodes follow i2c-protocol",
         },
         tx_retries: u32 {
             default: 3,
