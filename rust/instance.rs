@@ -247,7 +247,7 @@ impl Instance {
                     seq_expiry_ms: SEQ_EXPIRY_MS as u32,
                     max_clients: MAX_CLIENTS as u32,
                     inbox_len: INBOX_LEN as u32,
-                    reserved: [0; 5],
+                    ..pin_init::zeroed()
                 },
             }),
             GFP_KERNEL,

@@ -19,8 +19,10 @@ static void print_msg(const char *what, const struct ipmb_msg *m)
 {
 	int i;
 
-	printf("%s kind %u flags %u addr %u netfn %u lun %u own_lun %u cmd %u cc %u data",
+	printf("%s kind %u flags %u addr %u netfn %u lun %u own_lun %u cmd %u cc %u",
 	       what, m->kind, m->flags, m->addr, m->netfn, m->lun, m->own_lun, m->cmd, m->cc);
+	printf(" reserved %u %u %u %u data", m->reserved[0], m->reserved[1], m->reserved[2],
+	       m->reserved[3]);
 	for (i = 0; i < m->data_len && i < IPMB_MAX_DATA; i++)
 		printf(" %02x", m->data[i]);
 	printf("\n");

@@ -83,6 +83,7 @@ int main(void)
 	O(ipmb_msg, seq);
 	O(ipmb_msg, cmd);
 	O(ipmb_msg, cc);
+	O(ipmb_msg, reserved);
 	O(ipmb_msg, data);
 
 	P("ipmb_cmd", sizeof(struct ipmb_cmd));
