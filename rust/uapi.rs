@@ -87,7 +87,8 @@ pub(crate) struct Info {
     pub(crate) seq_expiry_ms: u32,
     pub(crate) max_clients: u32,
     pub(crate) inbox_len: u32,
-    pub(crate) reserved: [u32; 5],
+    pub(crate) max_registrations: u32,
+    pub(crate) reserved: [u32; 4],
 }
 
 /// Number of counters in `struct ipmb_stats` before `rx_queued`.
@@ -241,7 +242,8 @@ const _: () = {
     assert!(offset_of!(Info, seq_expiry_ms) == 32);
     assert!(offset_of!(Info, max_clients) == 36);
     assert!(offset_of!(Info, inbox_len) == 40);
-    assert!(offset_of!(Info, reserved) == 44);
+    assert!(offset_of!(Info, max_registrations) == 44);
+    assert!(offset_of!(Info, reserved) == 48);
     assert!(size_of::<Stats>() == 32 * 8);
     assert!(offset_of!(Stats, rx_queued) == STATS_COUNTERS * 8);
     assert!(offset_of!(Stats, req_inflight) == (STATS_COUNTERS + 1) * 8);

@@ -120,8 +120,11 @@ impl OpenFile {
                 if g.st.dead {
                     return Err(ENODEV);
                 }
-                let inbox = g.st.clients.inbox(c).ok_or(EMFILE)?;
-                if let Some(n) = inbox.pop_into(&mut rec) {
+                if g.st.clients.inbox(c).is_none() {
+                    return Err(EMFILE);
+                }
+                // Its place stays reserved until the copy below is done.
+                if let Some(n) = g.st.clients.take(c, &mut rec) {
                     break n;
                 }
                 if Self::nonblock(file) {
@@ -147,16 +150,20 @@ impl OpenFile {
         } else {
             m.set_response(f);
         }
-        if let Err(e) = out.write(&m) {
-            // Not delivered: put it back at the head for the next call.
+        let copied = out.write(&m);
+        let mut wake = Wake::default();
+        {
             let mut g = instance.rx.lock();
-            if !g.st.clients.requeue(c, &rec[..n]) {
-                // A routed request took the place meanwhile: count the loss.
+            if copied.is_ok() {
+                g.st.clients.delivered(c);
+            } else if !g.st.clients.put_back(c, &rec[..n], &mut wake) {
+                // Not delivered, and the file has no inbox to put it back into: count the
+                // loss (the place was kept for it, so this does not happen).
                 g.st.counters.rx_route_overflow += 1;
             }
-            return Err(e);
         }
-        Ok(())
+        instance.wake(wake);
+        copied
     }
 
     fn submit(&self, file: &File, m: &mut Msg) -> Result {

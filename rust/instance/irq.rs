@@ -393,7 +393,7 @@ mod tests {
         assert_eq!((c.rx_routed, c.rx_frames), (1, 2));
         assert_eq!(g.st.ring.len(), 1);
         let mut rec = [0u8; MAX_LEN_LIMIT + REC_HDR];
-        let n = g.st.clients.inbox(place).and_then(|i| i.pop_into(&mut rec));
+        let n = g.st.clients.take(place, &mut rec);
         assert_eq!(n, Some(REC_HDR + 7));
         assert_eq!(rec[0], uapi::KIND_REQUEST);
         assert_eq!(rec[REC_HDR + frame::CMD], 0x01);

@@ -30,8 +30,8 @@ CC_TOO_LONG = 0xC8
 # struct ipmb_info
 INFO_FIELDS = ("abi_version", "adapter", "own_addr", "smbus_block_write", "max_frame_len",
                "queue_len", "tx_retries", "req_timeout_ms", "req_retries", "seq_count",
-               "seq_expiry_ms", "max_clients", "inbox_len")
-INFO_FMT = "<IIBBHIIIIIIII5I"
+               "seq_expiry_ms", "max_clients", "inbox_len", "max_registrations")
+INFO_FMT = "<IIBBHIIIIIIIII4I"
 INFO_SIZE = 64
 
 # struct ipmb_stats
@@ -101,7 +101,7 @@ for _name, _val in _EXPECTED.items():
 # Packing.
 
 def pack_info(**fields):
-    vals = [fields.get(n, 0) for n in INFO_FIELDS] + list(fields.get("reserved", (0,) * 5))
+    vals = [fields.get(n, 0) for n in INFO_FIELDS] + list(fields.get("reserved", (0,) * 4))
     return struct.pack(INFO_FMT, *vals)
 
 

@@ -33,8 +33,9 @@ def test_info_describes_the_instance():
     try:
         # abi_version, adapter, own_addr, smbus_block_write, max_frame_len, queue_len,
         # tx_retries, req_timeout_ms, req_retries, seq_count, seq_expiry_ms, max_clients,
-        # inbox_len, reserved[5]
-        eq(info(fd), (abi.ABI_VERSION, bmc.nr, BMC, 0, 64, 17, 2, 100, 2, 64, 5000, 64, 32, 0, 0, 0, 0, 0),
+        # inbox_len, max_registrations, reserved[4]
+        eq(info(fd), (abi.ABI_VERSION, bmc.nr, BMC, 0, 64, 17, 2, 100, 2, 64, 5000, 64, 32, 256,
+                      0, 0, 0, 0),
            "ipmb_info")
     finally:
         os.close(fd)

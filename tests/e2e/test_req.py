@@ -213,11 +213,13 @@ def test_info_request_defaults():
     try:
         i = abi.info(fd)
         got = {k: i[k] for k in ("abi_version", "req_timeout_ms", "req_retries", "seq_count",
-                                 "seq_expiry_ms", "max_clients", "inbox_len", "max_frame_len")}
+                                 "seq_expiry_ms", "max_clients", "inbox_len", "max_frame_len",
+                                 "max_registrations")}
         eq(got, dict(abi_version=abi.ABI_VERSION, req_timeout_ms=250, req_retries=3, seq_count=64,
-                     seq_expiry_ms=5000, max_clients=64, inbox_len=32, max_frame_len=32),
+                     seq_expiry_ms=5000, max_clients=64, inbox_len=32, max_frame_len=32,
+                     max_registrations=256),
            "ipmb_info defaults")
-        eq(i["reserved"], (0,) * 5, "reserved")
+        eq(i["reserved"], (0,) * 4, "reserved")
     finally:
         os.close(fd)
 
@@ -683,6 +685,31 @@ def test_registration_conflicts():
             os.close(fb)
     finally:
         closing(*(f for f in (f1, f2) if f is not None))
+
+
+def test_registrations_per_file_are_bounded():
+    # A file holds at most max_registrations pairs (ENOSPC beyond); closing it releases
+    # exactly those, and the pairs of other files stay theirs.
+    bmc, sat = lib.two_nodes()
+    f1, f2, f3 = sat.open(), sat.open(), sat.open()
+    try:
+        limit = abi.info(f1)["max_registrations"]
+        pairs = [(OEM + 2 * (i // 256), i % 256) for i in range(limit)]
+        for netfn, cmd in pairs:
+            abi.register(f1, netfn, cmd)
+        lib.raises(errno.ENOSPC, abi.register, f1, APP, 0x01)
+        abi.register(f1, *pairs[0])  # held already: fine at the limit
+        abi.unregister(f1, *pairs[-1])
+        abi.register(f1, APP, 0x01)  # room again
+        abi.register(f2, *pairs[-1])
+        os.close(f1)
+        f1 = None
+        for netfn, cmd in pairs[:-1]:
+            abi.register(f2, netfn, cmd)  # every pair of the closed file is free
+        abi.register(f3, APP, 0x01)
+        lib.raises(errno.ENOSPC, abi.register, f2, APP, 0x02)  # f2 is at the limit now
+    finally:
+        closing(*(f for f in (f1, f2, f3) if f is not None))
 
 
 def test_registered_requests_bypass_read():

@@ -24,7 +24,7 @@
 /*
  * The ABI version IPMB_IOC_INFO reports; raised when ioctls or fields are added. 3: struct
  * ipmb_msg has reserved[] (new size, so new ioctl numbers), unknown flags and non-zero
- * reserved fields are EINVAL.
+ * reserved fields are EINVAL, ipmb_info.max_registrations (a reserved field before).
  */
 #define IPMB_ABI_VERSION	3
 
@@ -74,7 +74,8 @@ struct ipmb_info {
 					 * netFn and cmd for this long (5000) */
 	__u32 max_clients;		/* files that may use SUBMIT or REGISTER at once */
 	__u32 inbox_len;		/* messages waiting for IPMB_IOC_RECEIVE, per file */
-	__u32 reserved[5];
+	__u32 max_registrations;	/* (netFn, cmd) pairs one file may register (256) */
+	__u32 reserved[4];
 };
 
 /* IPMB_IOC_STATS: the counters of Documentation/ipmb.rst, as sysfs shows them. */
@@ -149,7 +150,10 @@ struct ipmb_msg {
 	__u8 data[IPMB_MAX_DATA];
 };
 
-/* IPMB_IOC_REGISTER / IPMB_IOC_UNREGISTER: a (netFn, cmd) pair this file answers. */
+/*
+ * IPMB_IOC_REGISTER / IPMB_IOC_UNREGISTER: a (netFn, cmd) pair this file answers. A file
+ * holds at most ipmb_info.max_registrations pairs: ENOSPC beyond.
+ */
 struct ipmb_cmd {
 	__u8 netfn;			/* request netFn (even) */
 	__u8 cmd;

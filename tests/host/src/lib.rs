@@ -137,7 +137,7 @@ mod uapi_layout {
         .collect();
         o!(v, "ipmb_info", Info, adapter, own_addr, smbus_block_write, max_frame_len,
             queue_len, tx_retries, req_timeout_ms, req_retries, seq_count, seq_expiry_ms,
-            max_clients, inbox_len, reserved);
+            max_clients, inbox_len, max_registrations, reserved);
         o!(v, "ipmb_stats", Stats, rx_queued, req_inflight, reserved);
         o!(v, "ipmb_msg", Msg, id, timeout_ms, data_len, retries, flags, kind, addr, netfn,
             lun, own_lun, seq, cmd, cc, reserved, data);
