@@ -348,6 +348,22 @@ mod tests {
         Ok(())
     }
 
+    /// Delivers `count` routed requests (App, cmd 1) to client `c`; returns the frame.
+    fn fill(cl: &mut Clients, c: usize, count: usize) -> Result<([u8; 7], usize)> {
+        let (f, n) = request(1)?;
+        for _ in 0..count {
+            cl.deliver_request(c, 0, &f[..n]);
+        }
+        Ok((f, n))
+    }
+
+    /// Takes the oldest record of client `c` as `IPMB_IOC_RECEIVE` does.
+    fn take(cl: &mut Clients, c: usize) -> ([u8; MAX_LEN_LIMIT + REC_HDR], usize) {
+        let mut rec = [0u8; MAX_LEN_LIMIT + REC_HDR];
+        let len = cl.take(c, &mut rec).unwrap_or(0);
+        (rec, len)
+    }
+
     #[test]
     fn completion_fits_after_a_failed_receive() -> Result {
         // An inbox full of routed requests plus one place reserved for an asynchronous
@@ -355,15 +371,10 @@ mod tests {
         // out, the copy fails and the request goes back: the completion still fits.
         let (mut cl, p) = clients(1)?;
         let c = p[0];
-        cl.register(c, APP, 1, true)?;
         cl.can_reserve(c)?;
         cl.reserve(c);
-        let (f, n) = request(1)?;
-        for _ in 1..INBOX_LEN {
-            cl.deliver_request(c, 0, &f[..n]);
-        }
-        let mut rec = [0u8; MAX_LEN_LIMIT + REC_HDR];
-        let len = cl.take(c, &mut rec).unwrap_or(0);
+        let (f, n) = fill(&mut cl, c, INBOX_LEN - 1)?;
+        let (rec, len) = take(&mut cl, c);
         cl.deliver_request(c, 0, &f[..n]);
         cl.put_back(c, &rec[..len], &mut Wake::default());
         let completed = cl.complete(c, 1, 0, &f[..n]);
@@ -375,12 +386,8 @@ mod tests {
     fn routed_request_refused_while_receive_holds_the_place() -> Result {
         let (mut cl, p) = clients(1)?;
         let c = p[0];
-        let (f, n) = request(1)?;
-        for _ in 0..INBOX_LEN {
-            cl.deliver_request(c, 0, &f[..n]);
-        }
-        let mut rec = [0u8; MAX_LEN_LIMIT + REC_HDR];
-        let len = cl.take(c, &mut rec).unwrap_or(0);
+        let (f, n) = fill(&mut cl, c, INBOX_LEN)?;
+        let (rec, len) = take(&mut cl, c);
         let taken = cl.deliver_request(c, 0, &f[..n]);
         cl.put_back(c, &rec[..len], &mut Wake::default());
         assert!(!taken);
@@ -391,10 +398,8 @@ mod tests {
     fn put_back_wakes_the_file() -> Result {
         let (mut cl, p) = clients(2)?;
         let c = p[1];
-        let (f, n) = request(1)?;
-        cl.deliver_request(c, 0, &f[..n]);
-        let mut rec = [0u8; MAX_LEN_LIMIT + REC_HDR];
-        let len = cl.take(c, &mut rec).unwrap_or(0);
+        fill(&mut cl, c, 1)?;
+        let (rec, len) = take(&mut cl, c);
         let mut wake = Wake::default();
         cl.put_back(c, &rec[..len], &mut wake);
         assert_eq!(wake.client, Some(c));
@@ -405,12 +410,8 @@ mod tests {
     fn delivered_frees_the_place() -> Result {
         let (mut cl, p) = clients(1)?;
         let c = p[0];
-        let (f, n) = request(1)?;
-        for _ in 0..INBOX_LEN {
-            cl.deliver_request(c, 0, &f[..n]);
-        }
-        let mut rec = [0u8; MAX_LEN_LIMIT + REC_HDR];
-        cl.take(c, &mut rec);
+        let (f, n) = fill(&mut cl, c, INBOX_LEN)?;
+        take(&mut cl, c);
         cl.delivered(c);
         let taken = cl.deliver_request(c, 0, &f[..n]);
         assert!(taken);
