@@ -13,3 +13,39 @@ pub(crate) mod irq_lock;
 pub(crate) mod miscdev;
 pub(crate) mod sysfs;
 pub(crate) mod workqueue;
+
+#[cfg(CONFIG_KUNIT)]
+#[kernel::prelude::kunit_tests(ipmb_irq_lock)]
+mod irq_lock_tests {
+    use super::irq_lock::new_irq_spinlock;
+    use kernel::prelude::*;
+
+    #[test]
+    fn try_lock_takes_a_free_lock() -> Result {
+        let lock = KBox::pin_init(new_irq_spinlock!(0u32, c"irq_lock_tests::lock"), GFP_KERNEL)?;
+        let taken = lock.try_lock().is_some();
+        assert!(taken);
+        Ok(())
+    }
+
+    #[test]
+    fn try_lock_fails_on_a_held_lock() -> Result {
+        let lock = KBox::pin_init(new_irq_spinlock!(0u32, c"irq_lock_tests::lock"), GFP_KERNEL)?;
+        let held = lock.lock();
+        let taken = lock.try_lock().is_some();
+        drop(held);
+        assert!(!taken);
+        Ok(())
+    }
+
+    #[test]
+    fn lock_after_try_lock_released() -> Result {
+        let lock = KBox::pin_init(new_irq_spinlock!(0u32, c"irq_lock_tests::lock"), GFP_KERNEL)?;
+        if let Some(mut g) = lock.try_lock() {
+            *g = 7;
+        }
+        let value = *lock.lock();
+        assert_eq!(value, 7);
+        Ok(())
+    }
+}

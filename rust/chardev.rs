@@ -72,7 +72,6 @@ impl Drop for OpenFile {
             let mut g = self.instance.rx.lock();
             let now = self.instance.now();
             let st = &mut g.st;
-            st.clients.unroute(c);
             let n = st.seqs.abandon_client(c as u8, now);
             st.counters.req_aborted += n as u64;
             st.clients.release(c)

@@ -74,12 +74,15 @@ mod irq;
 mod requester;
 mod tx;
 
-use clients::INBOX_LEN;
 pub(crate) use clients::{
     Clients,
     Inbox,
     MAX_CLIENTS,
     REC_HDR, //
+};
+use clients::{
+    INBOX_LEN,
+    MAX_REGISTRATIONS, //
 };
 use requester::SeqFrames;
 use tx::TxState;
@@ -248,7 +251,8 @@ impl Instance {
                     seq_expiry_ms: SEQ_EXPIRY_MS as u32,
                     max_clients: MAX_CLIENTS as u32,
                     inbox_len: INBOX_LEN as u32,
-                    reserved: [0; 5],
+                    max_registrations: MAX_REGISTRATIONS as u32,
+                    ..pin_init::zeroed()
                 },
             }),
             GFP_KERNEL,

@@ -4,7 +4,11 @@
 //!
 //! This file uses only `core`: the host test crate compiles it too, and checks every size,
 //! offset and ioctl number against the C header compiled by the C compiler (64- and 32-bit).
-//! The compile-time assertions below pin the layouts: no implicit padding anywhere.
+//! The compile-time assertions below pin the layouts: no implicit padding anywhere. The ioctl
+//! command numbers are built from [`IOC_MAGIC`] and the `NR_*` numbers here by `kernel::ioctl`
+//! in `rust/chardev/ioctl.rs`, whose bit layout is the architecture's (not every architecture
+//! uses the asm-generic one). In the kernel (`CONFIG_RUST`) the structures also implement
+//! `kernel::transmute::{AsBytes, FromBytes}` and `pin_init::Zeroable`.
 
 use core::mem::{
     offset_of,
@@ -17,7 +21,7 @@ use crate::proto::{
 };
 
 /// `IPMB_ABI_VERSION`.
-pub(crate) const ABI_VERSION: u32 = 2;
+pub(crate) const ABI_VERSION: u32 = 3;
 /// `IPMB_IOC_MAGIC`.
 pub(crate) const IOC_MAGIC: u32 = 0xBB;
 /// `IPMB_MAX_DATA`.
@@ -43,19 +47,32 @@ pub(crate) const CC_BUS_ERROR: u8 = 0x82;
 /// `IPMB_CC_TOO_LONG`.
 pub(crate) const CC_TOO_LONG: u8 = 0xc8;
 
-/// `_IOC_WRITE` and `_IOC_READ`, as in `include/uapi/asm-generic/ioctl.h` (x86, arm, arm64,
-/// riscv).
-const IOC_WRITE: u32 = 1;
-const IOC_READ: u32 = 2;
+/// The flags `IPMB_IOC_REQUEST` and `IPMB_IOC_SUBMIT` take.
+pub(crate) const REQUEST_FLAGS: u8 = MSG_BROADCAST;
+/// The flags `IPMB_IOC_RESPOND` takes: those `IPMB_IOC_RECEIVE` returns with a request.
+pub(crate) const RESPOND_FLAGS: u8 = MSG_BROADCAST;
 
-/// `_IOC(dir, type, nr, size)`.
-const fn ioc(dir: u32, nr: u32, size: usize) -> u32 {
-    (dir << 30) | ((size as u32) << 16) | (IOC_MAGIC << 8) | nr
-}
+/// The `nr` of `IPMB_IOC_INFO` (`_IOR`, `struct ipmb_info`).
+pub(crate) const NR_INFO: u32 = 0x00;
+/// The `nr` of `IPMB_IOC_STATS` (`_IOR`, `struct ipmb_stats`).
+pub(crate) const NR_STATS: u32 = 0x01;
+/// The `nr` of `IPMB_IOC_REQUEST` (`_IOWR`, `struct ipmb_msg`).
+pub(crate) const NR_REQUEST: u32 = 0x02;
+/// The `nr` of `IPMB_IOC_SUBMIT` (`_IOWR`, `struct ipmb_msg`).
+pub(crate) const NR_SUBMIT: u32 = 0x03;
+/// The `nr` of `IPMB_IOC_RECEIVE` (`_IOR`, `struct ipmb_msg`).
+pub(crate) const NR_RECEIVE: u32 = 0x04;
+/// The `nr` of `IPMB_IOC_REGISTER` (`_IOW`, `struct ipmb_cmd`).
+pub(crate) const NR_REGISTER: u32 = 0x05;
+/// The `nr` of `IPMB_IOC_UNREGISTER` (`_IOW`, `struct ipmb_cmd`).
+pub(crate) const NR_UNREGISTER: u32 = 0x06;
+/// The `nr` of `IPMB_IOC_RESPOND` (`_IOW`, `struct ipmb_msg`).
+pub(crate) const NR_RESPOND: u32 = 0x07;
 
 /// `struct ipmb_info`.
 #[repr(C)]
 #[derive(Clone, Copy, Default, Debug, PartialEq, Eq)]
+#[cfg_attr(CONFIG_RUST, derive(pin_init::Zeroable))]
 pub(crate) struct Info {
     pub(crate) abi_version: u32,
     pub(crate) adapter: u32,
@@ -70,7 +87,8 @@ pub(crate) struct Info {
     pub(crate) seq_expiry_ms: u32,
     pub(crate) max_clients: u32,
     pub(crate) inbox_len: u32,
-    pub(crate) reserved: [u32; 5],
+    pub(crate) max_registrations: u32,
+    pub(crate) reserved: [u32; 4],
 }
 
 /// Number of counters in `struct ipmb_stats` before `rx_queued`.
@@ -79,6 +97,7 @@ pub(crate) const STATS_COUNTERS: usize = 23;
 /// `struct ipmb_stats`.
 #[repr(C)]
 #[derive(Clone, Copy, Default, Debug, PartialEq, Eq)]
+#[cfg_attr(CONFIG_RUST, derive(pin_init::Zeroable))]
 pub(crate) struct Stats {
     /// The counters, in the order of [`stats::NAMES`].
     pub(crate) counters: [u64; STATS_COUNTERS],
@@ -90,6 +109,7 @@ pub(crate) struct Stats {
 /// `struct ipmb_msg`.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(CONFIG_RUST, derive(pin_init::Zeroable))]
 pub(crate) struct Msg {
     pub(crate) id: u64,
     pub(crate) timeout_ms: u32,
@@ -104,9 +124,13 @@ pub(crate) struct Msg {
     pub(crate) seq: u8,
     pub(crate) cmd: u8,
     pub(crate) cc: u8,
+    pub(crate) reserved: [u32; 4],
     pub(crate) data: [u8; MAX_DATA],
 }
 
+/// For the tests, which the host crate runs too: it has no `pin_init::zeroed()`, which the
+/// kernel code uses.
+#[cfg(any(test, CONFIG_KUNIT))]
 impl Default for Msg {
     fn default() -> Self {
         Self {
@@ -123,12 +147,20 @@ impl Default for Msg {
             seq: 0,
             cmd: 0,
             cc: 0,
+            reserved: [0; 4],
             data: [0; MAX_DATA],
         }
     }
 }
 
 impl Msg {
+    /// Returns true if the message, as an ioctl's input, sets no flag outside `allowed` and
+    /// no reserved bit: what every ioctl that reads a message requires (else `EINVAL`), so
+    /// that a later ABI can give them a meaning.
+    pub(crate) fn input_valid(&self, allowed: u8) -> bool {
+        self.flags & !allowed == 0 && self.reserved == [0; 4]
+    }
+
     /// Returns true if the addressing fields can go into a frame: an even peer address, a
     /// request netFn, LUNs of 2 bits.
     pub(crate) fn addressing_valid(&self) -> bool {
@@ -187,28 +219,12 @@ impl Msg {
 /// `struct ipmb_cmd`.
 #[repr(C)]
 #[derive(Clone, Copy, Default, Debug, PartialEq, Eq)]
+#[cfg_attr(CONFIG_RUST, derive(pin_init::Zeroable))]
 pub(crate) struct Cmd {
     pub(crate) netfn: u8,
     pub(crate) cmd: u8,
     pub(crate) reserved: u16,
 }
-
-/// `IPMB_IOC_INFO`.
-pub(crate) const IOC_INFO: u32 = ioc(IOC_READ, 0x00, size_of::<Info>());
-/// `IPMB_IOC_STATS`.
-pub(crate) const IOC_STATS: u32 = ioc(IOC_READ, 0x01, size_of::<Stats>());
-/// `IPMB_IOC_REQUEST`.
-pub(crate) const IOC_REQUEST: u32 = ioc(IOC_READ | IOC_WRITE, 0x02, size_of::<Msg>());
-/// `IPMB_IOC_SUBMIT`.
-pub(crate) const IOC_SUBMIT: u32 = ioc(IOC_READ | IOC_WRITE, 0x03, size_of::<Msg>());
-/// `IPMB_IOC_RECEIVE`.
-pub(crate) const IOC_RECEIVE: u32 = ioc(IOC_READ, 0x04, size_of::<Msg>());
-/// `IPMB_IOC_REGISTER`.
-pub(crate) const IOC_REGISTER: u32 = ioc(IOC_WRITE, 0x05, size_of::<Cmd>());
-/// `IPMB_IOC_UNREGISTER`.
-pub(crate) const IOC_UNREGISTER: u32 = ioc(IOC_WRITE, 0x06, size_of::<Cmd>());
-/// `IPMB_IOC_RESPOND`.
-pub(crate) const IOC_RESPOND: u32 = ioc(IOC_WRITE, 0x07, size_of::<Msg>());
 
 // The layouts, field by field: the sum of the field sizes equals the size, so there is no
 // padding, and the offsets are those of the C header.
@@ -226,13 +242,14 @@ const _: () = {
     assert!(offset_of!(Info, seq_expiry_ms) == 32);
     assert!(offset_of!(Info, max_clients) == 36);
     assert!(offset_of!(Info, inbox_len) == 40);
-    assert!(offset_of!(Info, reserved) == 44);
+    assert!(offset_of!(Info, max_registrations) == 44);
+    assert!(offset_of!(Info, reserved) == 48);
     assert!(size_of::<Stats>() == 32 * 8);
     assert!(offset_of!(Stats, rx_queued) == STATS_COUNTERS * 8);
     assert!(offset_of!(Stats, req_inflight) == (STATS_COUNTERS + 1) * 8);
     assert!(offset_of!(Stats, reserved) == (STATS_COUNTERS + 2) * 8);
     assert!(stats::NAMES.len() == STATS_COUNTERS);
-    assert!(size_of::<Msg>() == 24 + MAX_DATA);
+    assert!(size_of::<Msg>() == 40 + MAX_DATA);
     assert!(offset_of!(Msg, timeout_ms) == 8);
     assert!(offset_of!(Msg, data_len) == 12);
     assert!(offset_of!(Msg, retries) == 14);
@@ -245,11 +262,52 @@ const _: () = {
     assert!(offset_of!(Msg, seq) == 21);
     assert!(offset_of!(Msg, cmd) == 22);
     assert!(offset_of!(Msg, cc) == 23);
-    assert!(offset_of!(Msg, data) == 24);
+    assert!(offset_of!(Msg, reserved) == 24);
+    assert!(offset_of!(Msg, data) == 40);
     assert!(size_of::<Cmd>() == 4);
     assert!(offset_of!(Cmd, cmd) == 1);
     assert!(offset_of!(Cmd, reserved) == 2);
 };
+
+/// The kernel's byte views of the structures, for copying them from and to userspace.
+#[cfg(CONFIG_RUST)]
+mod transmute {
+    use super::{
+        Cmd,
+        Info,
+        Msg,
+        Stats, //
+    };
+    use kernel::transmute::{
+        AsBytes,
+        FromBytes, //
+    };
+
+    // SAFETY: `Info` is `#[repr(C)]` with integer fields only and, as asserted above, no
+    // padding: every byte is initialised.
+    unsafe impl AsBytes for Info {}
+    // SAFETY: `Stats` is `#[repr(C)]` with integer fields only and, as asserted above, no
+    // padding: every byte is initialised.
+    unsafe impl AsBytes for Stats {}
+    // SAFETY: `Msg` is `#[repr(C)]` with integer fields only and, as asserted above, no
+    // padding: every byte is initialised.
+    unsafe impl AsBytes for Msg {}
+    // SAFETY: `Cmd` is `#[repr(C)]` with integer fields only and, as asserted above, no
+    // padding: every byte is initialised.
+    unsafe impl AsBytes for Cmd {}
+    // SAFETY: `Info` has integer fields only, without interior mutability: any bytes are a
+    // valid value.
+    unsafe impl FromBytes for Info {}
+    // SAFETY: `Stats` has integer fields only, without interior mutability: any bytes are a
+    // valid value.
+    unsafe impl FromBytes for Stats {}
+    // SAFETY: `Msg` has integer fields only, without interior mutability: any bytes are a
+    // valid value.
+    unsafe impl FromBytes for Msg {}
+    // SAFETY: `Cmd` has integer fields only, without interior mutability: any bytes are a
+    // valid value.
+    unsafe impl FromBytes for Cmd {}
+}
 
 #[cfg(any(test, CONFIG_KUNIT))]
 #[cfg_attr(CONFIG_KUNIT, ::kernel::prelude::kunit_tests(ipmb_uapi))]
@@ -323,5 +381,33 @@ mod tests {
         assert!(!Msg { netfn: 0x40, ..ok }.addressing_valid());
         assert!(!Msg { lun: 4, ..ok }.addressing_valid());
         assert!(!Msg { own_lun: 4, ..ok }.addressing_valid());
+    }
+
+    #[test]
+    fn input_flags_checked() {
+        let m = Msg {
+            flags: MSG_BROADCAST,
+            ..Msg::default()
+        };
+        assert!(m.input_valid(REQUEST_FLAGS));
+        assert!(!m.input_valid(0));
+        for bit in 1..8 {
+            let m = Msg {
+                flags: 1 << bit,
+                ..Msg::default()
+            };
+            assert!(!m.input_valid(REQUEST_FLAGS));
+            assert!(!m.input_valid(RESPOND_FLAGS));
+        }
+    }
+
+    #[test]
+    fn input_reserved_must_be_zero() {
+        for i in 0..4 {
+            let mut m = Msg::default();
+            m.reserved[i] = 1 << (8 * i);
+            assert!(!m.input_valid(REQUEST_FLAGS));
+        }
+        assert!(Msg::default().input_valid(REQUEST_FLAGS));
     }
 }

@@ -32,7 +32,7 @@
 #define EXIT_CC			1	/* the response has a non-zero completion code */
 #define EXIT_ERROR		2	/* usage error or failed system call */
 
-#define MIN_ABI_VERSION		2	/* IPMB_IOC_REQUEST appeared in ABI version 2 */
+#define MIN_ABI_VERSION		3	/* struct ipmb_msg as of ABI version 3 */
 
 #define NETFN_APP		0x06
 #define CMD_GET_DEVICE_ID	0x01
@@ -191,7 +191,7 @@ static int check_abi(int fd, const char *device)
 	}
 	if (info.abi_version < MIN_ABI_VERSION) {
 		fprintf(stderr,
-			"%s: %s: ipmb ABI version %u has no IPMB_IOC_REQUEST (version %d or later needed); update ipmb.ko\n",
+			"%s: %s: ipmb ABI version %u: this program needs version %d or later; update ipmb.ko\n",
 			prog, device, info.abi_version, MIN_ABI_VERSION);
 		return -1;
 	}

@@ -31,7 +31,7 @@
 
 #define EXIT_ERROR		2
 
-#define MIN_ABI_VERSION		2	/* IPMB_IOC_REGISTER appeared in ABI version 2 */
+#define MIN_ABI_VERSION		3	/* struct ipmb_msg as of ABI version 3 */
 
 #define NETFN_APP		0x06
 #define CMD_GET_DEVICE_ID	0x01
@@ -198,7 +198,7 @@ static int check_abi(const struct responder *r)
 	}
 	if (info.abi_version < MIN_ABI_VERSION) {
 		fprintf(stderr,
-			"%s: %s: ipmb ABI version %u has no IPMB_IOC_REGISTER (version %d or later needed); update ipmb.ko\n",
+			"%s: %s: ipmb ABI version %u: this program needs version %d or later; update ipmb.ko\n",
 			prog, r->device, info.abi_version, MIN_ABI_VERSION);
 		return -1;
 	}

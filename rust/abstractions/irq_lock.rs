@@ -8,20 +8,32 @@
 //! with a hard-IRQ handler (an I2C target callback) needs this variant, or the handler can
 //! deadlock against the task it interrupted. It is shaped like the kernel crate's own
 //! `SpinLockBackend`, so it drops in as `Lock<T, IrqSpinLockBackend>`.
+//!
+//! `spin_lock_irqsave()` and its relatives are macros over functions that some configurations
+//! inline, so they are called through the C wrappers in `irq_lock_helpers.c` (built into the
+//! module), as the kernel crate calls `spin_lock()` through `rust/helpers/spinlock.c`.
 
 use kernel::{
     bindings,
-    ffi::c_ulong,
+    ffi::{
+        c_int,
+        c_ulong, //
+    },
     sync::lock::{
         Backend,
         Lock, //
     }, //
 };
 
-#[cfg(CONFIG_PREEMPT_RT)]
-compile_error!(
-    "irq_lock: PREEMPT_RT kernels are not supported (spinlock_t is not a raw lock there)"
-);
+extern "C" {
+    /// `spin_lock_irqsave(lock, flags)`; returns `flags`.
+    fn ipmb_spin_lock_irqsave(lock: *mut bindings::spinlock_t) -> c_ulong;
+    /// `spin_unlock_irqrestore(lock, flags)`.
+    fn ipmb_spin_unlock_irqrestore(lock: *mut bindings::spinlock_t, flags: c_ulong);
+    /// `spin_trylock_irqsave(lock, *flags)`: non-zero if it took the lock (and saved the
+    /// interrupt state in `*flags`); otherwise interrupts are as they were.
+    fn ipmb_spin_trylock_irqsave(lock: *mut bindings::spinlock_t, flags: *mut c_ulong) -> c_int;
+}
 
 /// A spinlock whose guard holds the saved interrupt state; see the module documentation.
 pub(crate) type IrqSpinLock<T> = Lock<T, IrqSpinLockBackend>;
@@ -42,17 +54,6 @@ pub(crate) use new_irq_spinlock;
 /// The backend of [`IrqSpinLock`]: `spinlock_t` locked with interrupts saved and disabled.
 pub(crate) struct IrqSpinLockBackend;
 
-/// Returns the `raw_spinlock_t` inside a `spinlock_t`.
-///
-/// # Safety
-///
-/// `ptr` must point to a `spinlock_t`.
-unsafe fn raw(ptr: *mut bindings::spinlock_t) -> *mut bindings::raw_spinlock_t {
-    // On kernels without PREEMPT_RT (enforced above), `spinlock_t` is a union whose `rlock`
-    // member, a `raw_spinlock_t`, sits at offset 0: this is what the C `spinlock_check()` returns.
-    ptr.cast()
-}
-
 // SAFETY: The underlying `spinlock_t` ensures mutual exclusion, and interrupts stay disabled on
 // this CPU while it is held, so an interrupt handler taking the same lock cannot interrupt the
 // owner. `relock` uses the default implementation, which locks the same way.
@@ -71,20 +72,22 @@ unsafe impl Backend for IrqSpinLockBackend {
     }
 
     unsafe fn lock(ptr: *mut Self::State) -> Self::GuardState {
-        // SAFETY: The caller guarantees `ptr` points to an initialised `spinlock_t`, so `raw`
-        // gives its valid `raw_spinlock_t`.
-        unsafe { bindings::_raw_spin_lock_irqsave(raw(ptr)) }
+        // SAFETY: The caller guarantees `ptr` points to an initialised `spinlock_t`.
+        unsafe { ipmb_spin_lock_irqsave(ptr) }
     }
 
     unsafe fn unlock(ptr: *mut Self::State, guard_state: &Self::GuardState) {
-        // SAFETY: The caller owns the lock; `guard_state` holds the flags its `lock` returned.
-        unsafe { bindings::_raw_spin_unlock_irqrestore(raw(ptr), *guard_state) }
+        // SAFETY: The caller owns the lock; `guard_state` holds the flags its `lock` (or
+        // `try_lock`) returned.
+        unsafe { ipmb_spin_unlock_irqrestore(ptr, *guard_state) }
     }
 
-    unsafe fn try_lock(_ptr: *mut Self::State) -> Option<Self::GuardState> {
-        // The kernel exports no function that saves interrupts around a trylock, and this
-        // driver never try-locks: failing is always a correct answer for a trylock.
-        None
+    unsafe fn try_lock(ptr: *mut Self::State) -> Option<Self::GuardState> {
+        let mut flags: c_ulong = 0;
+        // SAFETY: The caller guarantees `ptr` points to an initialised `spinlock_t`; `flags` is
+        // a valid place for the saved interrupt state.
+        let locked = unsafe { ipmb_spin_trylock_irqsave(ptr, &mut flags) };
+        (locked != 0).then_some(flags)
     }
 
     unsafe fn assert_is_held(ptr: *mut Self::State) {

@@ -6,17 +6,19 @@
 //! `IPMB_IOC_INFO` and `IPMB_IOC_STATS` describe the instance; `IPMB_IOC_REQUEST` sends a
 //! request and waits for its response; `IPMB_IOC_SUBMIT` sends one whose completion arrives
 //! in the file's inbox, read with `IPMB_IOC_RECEIVE`, as do the requests routed to the file by
-//! `IPMB_IOC_REGISTER`, which it answers with `IPMB_IOC_RESPOND`. Structures cross the user
-//! boundary only through [`IoctlIn`] and [`IoctlOut`].
+//! `IPMB_IOC_REGISTER`, which it answers with `IPMB_IOC_RESPOND`. The structures cross the
+//! user boundary whole, through their `kernel::transmute` byte views (`rust/uapi.rs`); every
+//! message read from userspace is checked for unknown flags and reserved bits first.
 
 use kernel::{
     fs::File,
-    ioctl,
-    prelude::*,
-    transmute::{
-        AsBytes,
-        FromBytes, //
+    ioctl::{
+        self,
+        _IOR,
+        _IOW,
+        _IOWR, //
     },
+    prelude::*,
     uaccess::{
         UserPtr,
         UserSlice,
@@ -41,31 +43,29 @@ use crate::{
     },
     uapi::{
         self,
-        Msg, //
+        Cmd,
+        Info,
+        Msg,
+        Stats, //
     },
 };
 
-/// A uapi structure on its way to userspace.
-#[repr(transparent)]
-struct IoctlOut<T>(T);
-
-// SAFETY: `uapi::Info` is `#[repr(C)]` with integer fields only and, as `rust/uapi.rs` asserts
-// at compile time, no padding: every byte is initialised.
-unsafe impl AsBytes for IoctlOut<uapi::Info> {}
-// SAFETY: `uapi::Stats` is `#[repr(C)]` with `u64` fields only, no padding (asserted likewise).
-unsafe impl AsBytes for IoctlOut<uapi::Stats> {}
-// SAFETY: `uapi::Msg` is `#[repr(C)]` with integer fields only, no padding (asserted likewise).
-unsafe impl AsBytes for IoctlOut<uapi::Msg> {}
-
-/// A uapi structure coming from userspace.
-#[repr(transparent)]
-#[derive(Default)]
-struct IoctlIn<T>(T);
-
-// SAFETY: `uapi::Msg` is `#[repr(C)]` with integer fields only: any bytes are a valid value.
-unsafe impl FromBytes for IoctlIn<uapi::Msg> {}
-// SAFETY: `uapi::Cmd` is `#[repr(C)]` with integer fields only: any bytes are a valid value.
-unsafe impl FromBytes for IoctlIn<uapi::Cmd> {}
+/// `IPMB_IOC_INFO`.
+const IOC_INFO: u32 = _IOR::<Info>(uapi::IOC_MAGIC, uapi::NR_INFO);
+/// `IPMB_IOC_STATS`.
+const IOC_STATS: u32 = _IOR::<Stats>(uapi::IOC_MAGIC, uapi::NR_STATS);
+/// `IPMB_IOC_REQUEST`.
+const IOC_REQUEST: u32 = _IOWR::<Msg>(uapi::IOC_MAGIC, uapi::NR_REQUEST);
+/// `IPMB_IOC_SUBMIT`.
+const IOC_SUBMIT: u32 = _IOWR::<Msg>(uapi::IOC_MAGIC, uapi::NR_SUBMIT);
+/// `IPMB_IOC_RECEIVE`.
+const IOC_RECEIVE: u32 = _IOR::<Msg>(uapi::IOC_MAGIC, uapi::NR_RECEIVE);
+/// `IPMB_IOC_REGISTER`.
+const IOC_REGISTER: u32 = _IOW::<Cmd>(uapi::IOC_MAGIC, uapi::NR_REGISTER);
+/// `IPMB_IOC_UNREGISTER`.
+const IOC_UNREGISTER: u32 = _IOW::<Cmd>(uapi::IOC_MAGIC, uapi::NR_UNREGISTER);
+/// `IPMB_IOC_RESPOND`.
+const IOC_RESPOND: u32 = _IOW::<Msg>(uapi::IOC_MAGIC, uapi::NR_RESPOND);
 
 impl OpenFile {
     /// Handles ioctl `cmd` with the user pointer `arg` (every command of `ipmb.h` takes one).
@@ -73,30 +73,36 @@ impl OpenFile {
         let size = ioctl::_IOC_SIZE(cmd);
         let user = UserSlice::new(UserPtr::from_addr(arg), size);
         match cmd {
-            uapi::IOC_INFO => {
+            IOC_INFO => {
                 if self.instance.rx.lock().st.dead {
                     return Err(ENODEV);
                 }
-                user.writer().write(&IoctlOut(self.instance.info))?;
+                user.writer().write(&self.instance.info)?;
             }
-            uapi::IOC_STATS => user.writer().write(&IoctlOut(self.stats()?))?,
-            uapi::IOC_REQUEST | uapi::IOC_SUBMIT => {
+            IOC_STATS => user.writer().write(&self.stats()?)?,
+            IOC_REQUEST | IOC_SUBMIT => {
                 let (mut reader, mut writer) = user.reader_writer();
-                let IoctlIn(mut m) = reader.read::<IoctlIn<Msg>>()?;
-                if cmd == uapi::IOC_REQUEST {
+                let mut m = reader.read::<Msg>()?;
+                if !m.input_valid(uapi::REQUEST_FLAGS) {
+                    return Err(self.instance.invalid());
+                }
+                if cmd == IOC_REQUEST {
                     Instance::request(&self.instance, &mut m, Self::nonblock(file))?;
                 } else {
                     self.submit(file, &mut m)?;
                 }
-                writer.write(&IoctlOut(m))?;
+                writer.write(&m)?;
             }
-            uapi::IOC_RECEIVE => self.receive(file, &mut user.writer())?,
-            uapi::IOC_REGISTER | uapi::IOC_UNREGISTER => {
-                let IoctlIn(c) = user.reader().read::<IoctlIn<uapi::Cmd>>()?;
-                self.register(&c, cmd == uapi::IOC_REGISTER)?;
+            IOC_RECEIVE => self.receive(file, &mut user.writer())?,
+            IOC_REGISTER | IOC_UNREGISTER => {
+                let c = user.reader().read::<Cmd>()?;
+                self.register(&c, cmd == IOC_REGISTER)?;
             }
-            uapi::IOC_RESPOND => {
-                let IoctlIn(m) = user.reader().read::<IoctlIn<Msg>>()?;
+            IOC_RESPOND => {
+                let m = user.reader().read::<Msg>()?;
+                if !m.input_valid(uapi::RESPOND_FLAGS) {
+                    return Err(self.instance.invalid());
+                }
                 self.respond(&m)?;
             }
             _ => return Err(ENOTTY),
@@ -114,8 +120,11 @@ impl OpenFile {
                 if g.st.dead {
                     return Err(ENODEV);
                 }
-                let inbox = g.st.clients.inbox(c).ok_or(EMFILE)?;
-                if let Some(n) = inbox.pop_into(&mut rec) {
+                if g.st.clients.inbox(c).is_none() {
+                    return Err(EMFILE);
+                }
+                // Its place stays reserved until the copy below is done.
+                if let Some(n) = g.st.clients.take(c, &mut rec) {
                     break n;
                 }
                 if Self::nonblock(file) {
@@ -129,7 +138,7 @@ impl OpenFile {
                 }
             }
         };
-        let mut m = Msg::default();
+        let mut m: Msg = pin_init::zeroed();
         let f = rec.get(REC_HDR..n).unwrap_or(&[]);
         m.kind = rec[0];
         m.flags = rec[1];
@@ -141,16 +150,20 @@ impl OpenFile {
         } else {
             m.set_response(f);
         }
-        if let Err(e) = out.write(&IoctlOut(m)) {
-            // Not delivered: put it back at the head for the next call.
+        let copied = out.write(&m);
+        let mut wake = Wake::default();
+        {
             let mut g = instance.rx.lock();
-            if !g.st.clients.requeue(c, &rec[..n]) {
-                // A routed request took the place meanwhile: count the loss.
+            if copied.is_ok() {
+                g.st.clients.delivered(c);
+            } else if !g.st.clients.put_back(c, &rec[..n], &mut wake) {
+                // Not delivered, and the file has no inbox to put it back into: count the
+                // loss (the place was kept for it, so this does not happen).
                 g.st.counters.rx_route_overflow += 1;
             }
-            return Err(e);
         }
-        Ok(())
+        instance.wake(wake);
+        copied
     }
 
     fn submit(&self, file: &File, m: &mut Msg) -> Result {
@@ -183,7 +196,7 @@ impl OpenFile {
         Ok(())
     }
 
-    fn register(&self, cmd: &uapi::Cmd, add: bool) -> Result {
+    fn register(&self, cmd: &Cmd, add: bool) -> Result {
         let c = self.client.ok_or(EMFILE)?;
         if !frame::request_netfn(cmd.netfn) || cmd.reserved != 0 {
             return Err(EINVAL);
@@ -230,16 +243,16 @@ impl OpenFile {
         instance.send(&f[..len], false)
     }
 
-    fn stats(&self) -> Result<uapi::Stats> {
+    fn stats(&self) -> Result<Stats> {
         let g = self.instance.rx.lock();
         if g.st.dead {
             return Err(ENODEV);
         }
-        Ok(uapi::Stats {
+        Ok(Stats {
             counters: g.st.counters.values(),
             rx_queued: g.st.ring.len() as u64,
             req_inflight: g.st.seqs.busy() as u64,
-            reserved: [0; 7],
+            ..pin_init::zeroed()
         })
     }
 }

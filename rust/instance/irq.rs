@@ -194,10 +194,15 @@ mod tests {
         },
         proto::{
             frame::build,
-            seqtab::Outcome, //
+            seqtab::Outcome,
+            stats::Counters, //
         },
     };
     use kernel::sync::Arc;
+
+    // Every case copies what it checks out of the state and releases `rx` before asserting:
+    // a failed KUnit assertion ends the test thread at once, which with the IRQ-disabling
+    // lock held would hang the CPU instead of failing the case.
 
     const OWN: u8 = 0x20;
 
@@ -246,13 +251,24 @@ mod tests {
         Some((out, n))
     }
 
+    /// A copy of the counters, taken under `rx`.
+    fn counters(s: &Instance) -> Counters {
+        s.rx.lock().st.counters
+    }
+
+    /// Frames waiting for `read()`.
+    fn queued(s: &Instance) -> usize {
+        s.rx.lock().st.ring.len()
+    }
+
     #[test]
     fn frames_queued_in_order() -> Result {
         let s = shared(8)?;
         for seq in 0..5 {
             deliver(&s, &response(seq)?.0)?;
         }
-        assert_eq!(s.rx.lock().st.counters.rx_frames, 5);
+        let rx_frames = counters(&s).rx_frames;
+        assert_eq!(rx_frames, 5);
         for seq in 0..5 {
             let (expected, n) = response(seq)?;
             let got = pop(&s);
@@ -272,7 +288,7 @@ mod tests {
         for seq in 0..4 {
             deliver(&s, &response(seq)?.0)?;
         }
-        let c = s.rx.lock().st.counters;
+        let c = counters(&s);
         assert_eq!((c.rx_frames, c.rx_overflow), (2, 2));
         let (first, n) = response(0)?;
         assert_eq!(pop(&s).map(|(o, l)| o[..l] == first[..n]), Some(true));
@@ -285,7 +301,7 @@ mod tests {
         let (mut f, _) = response(1)?;
         f[7] ^= 1;
         deliver(&s, &f)?;
-        let c = s.rx.lock().st.counters;
+        let c = counters(&s);
         assert_eq!((c.rx_frames, c.rx_bad_cs2), (0, 1));
         assert!(pop(&s).is_none());
         Ok(())
@@ -300,7 +316,8 @@ mod tests {
         }
         assert!(s.rx_event(Event::WriteReceived(0)).is_err());
         s.rx_event(Event::Stop)?;
-        assert_eq!(s.rx.lock().st.counters.rx_too_long, 1);
+        let rx_too_long = counters(&s).rx_too_long;
+        assert_eq!(rx_too_long, 1);
         Ok(())
     }
 
@@ -318,8 +335,10 @@ mod tests {
     fn send_without_client_is_enodev() -> Result {
         let s = shared(4)?;
         let (f, n) = response(1)?;
-        assert!(s.send(&f[..n], false) == Err(ENODEV));
-        assert_eq!(s.rx.lock().st.counters.tx_frames, 0);
+        let sent = s.send(&f[..n], false);
+        let tx_frames = counters(&s).tx_frames;
+        assert!(sent == Err(ENODEV));
+        assert_eq!(tx_frames, 0);
         Ok(())
     }
 
@@ -347,60 +366,104 @@ mod tests {
         Ok((f, n))
     }
 
+    /// Allocates seq 0 for a synchronous request to 0x72 (App, Get Device ID).
+    fn sync_request(s: &Instance) -> Option<u8> {
+        let mut g = s.rx.lock();
+        let now = s.now();
+        g.st.seqs
+            .alloc(APP_GET_DEVICE_ID, Owner::Sync, 1, now, 1_000_000_000, 0)
+    }
+
     #[test]
-    fn response_goes_to_its_request_not_read() -> Result {
+    fn response_goes_to_its_request() -> Result {
         let s = shared(4)?;
-        let seq = {
-            let mut g = s.rx.lock();
-            let now = s.now();
-            g.st.seqs
-                .alloc(APP_GET_DEVICE_ID, Owner::Sync, 1, now, 1_000_000_000, 0)
-        };
-        assert_eq!(seq, Some(0));
+        let seq = sync_request(&s);
         let (f, n) = response(0)?;
         deliver(&s, &f[..n])?;
-        // A second copy is a duplicate, and a response for another seq nobody's.
-        deliver(&s, &f[..n])?;
-        deliver(&s, &response(9)?.0)?;
-        let mut g = s.rx.lock();
-        let c = g.st.counters;
-        assert_eq!((c.rsp_matched, c.rsp_duplicate, c.rx_frames), (1, 1, 2));
-        assert_eq!(g.st.responses.get(0), &f[..n]);
-        let now = s.now();
-        assert_eq!(g.st.seqs.take(0, now), Some(Outcome::Response(n as u8)));
-        assert_eq!(g.st.ring.len(), 1);
+        let (stored, outcome) = {
+            let mut g = s.rx.lock();
+            let now = s.now();
+            let stored = g.st.responses.get(0) == &f[..n];
+            (stored, g.st.seqs.take(0, now))
+        };
+        assert_eq!(seq, Some(0));
+        assert!(stored);
+        assert_eq!(outcome, Some(Outcome::Response(n as u8)));
         Ok(())
     }
 
     #[test]
-    fn registered_request_goes_to_its_inbox() -> Result {
+    fn second_response_is_a_duplicate() -> Result {
+        let s = shared(4)?;
+        sync_request(&s);
+        let (f, n) = response(0)?;
+        deliver(&s, &f[..n])?;
+        deliver(&s, &f[..n])?;
+        let c = counters(&s);
+        assert_eq!((c.rsp_matched, c.rsp_duplicate, c.rx_frames), (1, 1, 1));
+        assert_eq!(queued(&s), 0);
+        Ok(())
+    }
+
+    #[test]
+    fn unmatched_response_goes_to_read() -> Result {
+        let s = shared(4)?;
+        sync_request(&s);
+        deliver(&s, &response(9)?.0)?;
+        let c = counters(&s);
+        assert_eq!((c.rsp_matched, c.rx_frames), (0, 1));
+        assert_eq!(queued(&s), 1);
+        Ok(())
+    }
+
+    /// An instance with one file that registered (App, `cmd`); returns its place.
+    fn registered(cmd: u8) -> Result<(Arc<Instance>, usize)> {
         let s = shared(4)?;
         let mut inbox = Some(Inbox::new(frame::SPEC_MAX_LEN)?);
         let place = {
             let mut g = s.rx.lock();
             let place = g.st.clients.open(&mut inbox);
-            if let Some(p) = place {
-                g.st.clients.register(p, 0x06, 0x01, true)?;
-            }
-            place
+            place.map(|p| (p, g.st.clients.register(p, 0x06, cmd, true)))
         };
-        assert!(place.is_some());
-        let place = place.unwrap_or(0);
-        deliver(&s, &request_to_us(0x01)?.0)?;
-        deliver(&s, &request_to_us(0x02)?.0)?;
-        let mut g = s.rx.lock();
-        let c = g.st.counters;
-        assert_eq!((c.rx_routed, c.rx_frames), (1, 2));
-        assert_eq!(g.st.ring.len(), 1);
-        let mut rec = [0u8; MAX_LEN_LIMIT + REC_HDR];
-        let n = g.st.clients.inbox(place).and_then(|i| i.pop_into(&mut rec));
-        assert_eq!(n, Some(REC_HDR + 7));
-        assert_eq!(rec[0], uapi::KIND_REQUEST);
-        assert_eq!(rec[REC_HDR + frame::CMD], 0x01);
-        // Freed outside the lock, as a closing file does.
-        let inbox = g.st.clients.release(place);
-        drop(g);
+        match place {
+            Some((p, Ok(()))) => Ok((s, p)),
+            Some((_, Err(e))) => Err(e),
+            None => Err(EMFILE),
+        }
+    }
+
+    /// Frees place `c`, its inbox outside the lock, as a closing file does.
+    fn close(s: &Instance, c: usize) {
+        let inbox = s.rx.lock().st.clients.release(c);
         drop(inbox);
+    }
+
+    #[test]
+    fn registered_request_goes_to_its_inbox() -> Result {
+        let (s, place) = registered(0x01)?;
+        deliver(&s, &request_to_us(0x01)?.0)?;
+        let mut rec = [0u8; MAX_LEN_LIMIT + REC_HDR];
+        let n = s.rx.lock().st.clients.take(place, &mut rec);
+        let c = counters(&s);
+        close(&s, place);
+        assert_eq!((c.rx_routed, c.rx_frames), (1, 1));
+        assert_eq!(n, Some(REC_HDR + 7));
+        assert_eq!(
+            (rec[0], rec[REC_HDR + frame::CMD]),
+            (uapi::KIND_REQUEST, 0x01)
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn unregistered_request_goes_to_read() -> Result {
+        let (s, place) = registered(0x01)?;
+        deliver(&s, &request_to_us(0x02)?.0)?;
+        let c = counters(&s);
+        let n = queued(&s);
+        close(&s, place);
+        assert_eq!((c.rx_routed, c.rx_frames), (0, 1));
+        assert_eq!(n, 1);
         Ok(())
     }
 }

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0
-"""Python mirror of include/uapi/linux/ipmb.h (ABI version 2), for the e2e tests.
+"""Python mirror of include/uapi/linux/ipmb.h (ABI version 3), for the e2e tests.
 
 Struct layouts are explicit little-endian `struct` formats whose sizes are checked against the
 header's; ioctl numbers are computed as the C _IOR/_IOW/_IOWR macros compute them. Wrappers
@@ -10,7 +10,7 @@ by the C field names.
 import fcntl
 import struct
 
-ABI_VERSION = 2
+ABI_VERSION = 3
 IOC_MAGIC = 0xBB
 MAX_DATA = 240
 RETRIES_DEFAULT = 0xFF
@@ -30,8 +30,8 @@ CC_TOO_LONG = 0xC8
 # struct ipmb_info
 INFO_FIELDS = ("abi_version", "adapter", "own_addr", "smbus_block_write", "max_frame_len",
                "queue_len", "tx_retries", "req_timeout_ms", "req_retries", "seq_count",
-               "seq_expiry_ms", "max_clients", "inbox_len")
-INFO_FMT = "<IIBBHIIIIIIII5I"
+               "seq_expiry_ms", "max_clients", "inbox_len", "max_registrations")
+INFO_FMT = "<IIBBHIIIIIIIII4I"
 INFO_SIZE = 64
 
 # struct ipmb_stats
@@ -47,8 +47,8 @@ STATS_SIZE = 256
 # struct ipmb_msg
 MSG_FIELDS = ("id", "timeout_ms", "data_len", "retries", "flags", "kind", "addr", "netfn",
               "lun", "own_lun", "seq", "cmd", "cc")
-MSG_FMT = f"<QIHBBBBBBBBBB{MAX_DATA}s"
-MSG_SIZE = 264
+MSG_FMT = f"<QIHBBBBBBBBBB4I{MAX_DATA}s"
+MSG_SIZE = 280
 
 # struct ipmb_cmd
 CMD_FMT = "<BBH"
@@ -89,9 +89,9 @@ IOC_UNREGISTER = iow(0x06, CMD_SIZE)
 IOC_RESPOND = iow(0x07, MSG_SIZE)
 
 # The values the C header gives (x86_64), as a cross-check of the computation above.
-_EXPECTED = {"IOC_INFO": 0x8040BB00, "IOC_STATS": 0x8100BB01, "IOC_REQUEST": 0xC108BB02,
-             "IOC_SUBMIT": 0xC108BB03, "IOC_RECEIVE": 0x8108BB04, "IOC_REGISTER": 0x4004BB05,
-             "IOC_UNREGISTER": 0x4004BB06, "IOC_RESPOND": 0x4108BB07}
+_EXPECTED = {"IOC_INFO": 0x8040BB00, "IOC_STATS": 0x8100BB01, "IOC_REQUEST": 0xC118BB02,
+             "IOC_SUBMIT": 0xC118BB03, "IOC_RECEIVE": 0x8118BB04, "IOC_REGISTER": 0x4004BB05,
+             "IOC_UNREGISTER": 0x4004BB06, "IOC_RESPOND": 0x4118BB07}
 for _name, _val in _EXPECTED.items():
     if globals()[_name] != _val:
         raise AssertionError(f"{_name} = {globals()[_name]:#x}, expected {_val:#x}")
@@ -101,7 +101,7 @@ for _name, _val in _EXPECTED.items():
 # Packing.
 
 def pack_info(**fields):
-    vals = [fields.get(n, 0) for n in INFO_FIELDS] + list(fields.get("reserved", (0,) * 5))
+    vals = [fields.get(n, 0) for n in INFO_FIELDS] + list(fields.get("reserved", (0,) * 4))
     return struct.pack(INFO_FMT, *vals)
 
 
@@ -122,7 +122,8 @@ def unpack_stats(buf):
 def pack_msg(msg=None, **fields):
     """Packs a struct ipmb_msg from a dict (as the unpackers return) and/or keywords.
 
-    `data` is bytes; `data_len` defaults to len(data) but may be given to lie about it.
+    `data` is bytes; `data_len` defaults to len(data) but may be given to lie about it;
+    `reserved` (4 integers) defaults to zeroes.
     """
     m = dict(msg or {})
     m.update(fields)
@@ -132,12 +133,14 @@ def pack_msg(msg=None, **fields):
     data_len = m["data_len"] if "data_len" in m else len(data)
     vals = [m.get(n, 0) for n in MSG_FIELDS]
     vals[MSG_FIELDS.index("data_len")] = data_len
-    return struct.pack(MSG_FMT, *vals, data.ljust(MAX_DATA, b"\0"))
+    reserved = tuple(m.get("reserved", (0,) * 4))
+    return struct.pack(MSG_FMT, *vals, *reserved, data.ljust(MAX_DATA, b"\0"))
 
 
 def unpack_msg(buf):
     vals = struct.unpack(MSG_FMT, bytes(buf))
     d = dict(zip(MSG_FIELDS, vals))
+    d["reserved"] = vals[len(MSG_FIELDS):-1]
     d["data"] = vals[-1][:min(d["data_len"], MAX_DATA)]
     return d
 

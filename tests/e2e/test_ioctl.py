@@ -33,8 +33,9 @@ def test_info_describes_the_instance():
     try:
         # abi_version, adapter, own_addr, smbus_block_write, max_frame_len, queue_len,
         # tx_retries, req_timeout_ms, req_retries, seq_count, seq_expiry_ms, max_clients,
-        # inbox_len, reserved[5]
-        eq(info(fd), (2, bmc.nr, BMC, 0, 64, 17, 2, 100, 2, 64, 5000, 64, 32, 0, 0, 0, 0, 0),
+        # inbox_len, max_registrations, reserved[4]
+        eq(info(fd), (abi.ABI_VERSION, bmc.nr, BMC, 0, 64, 17, 2, 100, 2, 64, 5000, 64, 32, 256,
+                      0, 0, 0, 0),
            "ipmb_info")
     finally:
         os.close(fd)
@@ -136,3 +137,4 @@ def test_32bit_requests_and_async_receive():
         eq(fields[:4] + fields[6:8] + fields[14:16], ["kind", "1", "flags", "0", "netfn", "6",
                                                      "cc", "0"], f"{k} fields")
         eq(fields[5], str(SAT), f"{k} responder address")
+        eq(fields[16:21], ["reserved", "0", "0", "0", "0"], f"{k} reserved (zeroed on output)")

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0
-"""End-to-end tests of the request/response ioctls (ABI v2 of include/uapi/linux/ipmb.h).
+"""End-to-end tests of the request/response ioctls (ABI v3 of include/uapi/linux/ipmb.h).
 
 The BMC (0x20) sends requests with IPMB_IOC_REQUEST/SUBMIT; the satellite (0x72) answers,
 either as a legacy responder (read()/write() of raw frames) or as a registered one
@@ -213,11 +213,13 @@ def test_info_request_defaults():
     try:
         i = abi.info(fd)
         got = {k: i[k] for k in ("abi_version", "req_timeout_ms", "req_retries", "seq_count",
-                                 "seq_expiry_ms", "max_clients", "inbox_len", "max_frame_len")}
-        eq(got, dict(abi_version=2, req_timeout_ms=250, req_retries=3, seq_count=64,
-                     seq_expiry_ms=5000, max_clients=64, inbox_len=32, max_frame_len=239),
+                                 "seq_expiry_ms", "max_clients", "inbox_len", "max_frame_len",
+                                 "max_registrations")}
+        eq(got, dict(abi_version=3, req_timeout_ms=250, req_retries=3, seq_count=64,
+                     seq_expiry_ms=5000, max_clients=64, inbox_len=32, max_frame_len=239,
+                     max_registrations=256),
            "ipmb_info defaults")
-        eq(i["reserved"], (0,) * 5, "reserved")
+        eq(i["reserved"], (0,) * 4, "reserved")
     finally:
         os.close(fd)
 
@@ -685,6 +687,31 @@ def test_registration_conflicts():
         closing(*(f for f in (f1, f2) if f is not None))
 
 
+def test_registrations_per_file_are_bounded():
+    # A file holds at most max_registrations pairs (ENOSPC beyond); closing it releases
+    # exactly those, and the pairs of other files stay theirs.
+    bmc, sat = lib.two_nodes()
+    f1, f2, f3 = sat.open(), sat.open(), sat.open()
+    try:
+        limit = abi.info(f1)["max_registrations"]
+        pairs = [(OEM + 2 * (i // 256), i % 256) for i in range(limit)]
+        for netfn, cmd in pairs:
+            abi.register(f1, netfn, cmd)
+        lib.raises(errno.ENOSPC, abi.register, f1, APP, 0x01)
+        abi.register(f1, *pairs[0])  # held already: fine at the limit
+        abi.unregister(f1, *pairs[-1])
+        abi.register(f1, APP, 0x01)  # room again
+        abi.register(f2, *pairs[-1])
+        os.close(f1)
+        f1 = None
+        for netfn, cmd in pairs[:-1]:
+            abi.register(f2, netfn, cmd)  # every pair of the closed file is free
+        abi.register(f3, APP, 0x01)
+        lib.raises(errno.ENOSPC, abi.register, f2, APP, 0x02)  # f2 is at the limit now
+    finally:
+        closing(*(f for f in (f1, f2, f3) if f is not None))
+
+
 def test_registered_requests_bypass_read():
     bmc, sat = lib.two_nodes()
     fb = bmc.open(os.O_RDWR | os.O_NONBLOCK)
@@ -763,6 +790,54 @@ def test_respond_errors():
         closing(fb, fr, other)
 
 
+def test_respond_refuses_unknown_flags_and_reserved():
+    # RESPOND takes the flags RECEIVE returns with a request (IPMB_MSG_BROADCAST) and nothing
+    # else, and zero reserved fields: room for a later ABI.
+    bmc, sat = lib.two_nodes()
+    fb = bmc.open(os.O_RDWR | os.O_NONBLOCK)
+    fr = sat.open(os.O_RDWR | os.O_NONBLOCK)
+    try:
+        abi.register(fr, APP, 0x07)
+        id_, seq = abi.submit(fb, SAT, APP, 0x07, b"q", timeout_ms=5000, retries=0)
+        m = receive_wait(fr)
+        bad = {"flag SYNTHESIZED": dict(flags=abi.MSG_SYNTHESIZED), "flag 0x80": dict(flags=0x80),
+               "flag 0x04": dict(flags=0x04), "reserved[1]": dict(reserved=(0, 1, 0, 0))}
+        for name, fields in bad.items():
+            buf = abi.pack_msg(m, cc=0, data=b"x", data_len=1, **fields)
+            try:
+                fcntl.ioctl(fr, abi.IOC_RESPOND, buf)
+                raise AssertionError(f"RESPOND accepted: {name}")
+            except OSError as e:
+                eq(errno.errorcode.get(e.errno), "EINVAL", f"RESPOND errno for {name}")
+        eq(sat.counters()["tx_frames"], 0, "nothing sent for refused responses")
+        # IPMB_MSG_BROADCAST, as RECEIVE returns it for a broadcast request, is accepted.
+        fcntl.ioctl(fr, abi.IOC_RESPOND, abi.pack_msg(m, cc=0, data=b"y", data_len=1,
+                                                      flags=abi.MSG_BROADCAST))
+        r = receive_wait(fb)
+        eq((r["id"], r["data"]), (id_, b"y"), "the answer")
+    finally:
+        closing(fb, fr)
+
+
+def test_outputs_have_zero_reserved():
+    # What the kernel writes back has zero reserved fields, whatever the buffer held.
+    bmc, sat = lib.two_nodes()
+    fb = bmc.open(os.O_RDWR | os.O_NONBLOCK)
+    fr = sat.open(os.O_RDWR | os.O_NONBLOCK)
+    try:
+        abi.register(fr, APP, 0x08)
+        abi.submit(fb, SAT, APP, 0x08, b"", timeout_ms=5000, retries=0)
+        true(poll_for(fr, select.POLLPRI, 3000) & select.POLLPRI, "the routed request")
+        buf = bytearray(b"\xa5" * abi.MSG_SIZE)
+        fcntl.ioctl(fr, abi.IOC_RECEIVE, buf, True)
+        m = abi.unpack_msg(buf)
+        eq(m["reserved"], (0,) * 4, "RECEIVE: reserved")
+        rsp = abi.request(fb, NOBODY, APP, 0x01, timeout_ms=20, retries=0)
+        eq(rsp["reserved"], (0,) * 4, "REQUEST: reserved")
+    finally:
+        closing(fb, fr)
+
+
 def test_responses_nobody_waits_for_reach_read():
     bmc, sat = lib.two_nodes()
     fb = bmc.open()
@@ -805,7 +880,7 @@ def test_max_clients():
             abi.register(fd, OEM, k)
         extra = bmc.open(os.O_RDWR | os.O_NONBLOCK)
         fds.append(extra)
-        eq(abi.info(extra)["abi_version"], 2, "INFO on a file past max_clients")
+        eq(abi.info(extra)["abi_version"], abi.ABI_VERSION, "INFO on a file past max_clients")
         lib.raises(errno.EMFILE, abi.register, extra, OEM, 0xFF)
         lib.raises(errno.EMFILE, abi.submit, extra, SAT, APP, 0x01, b"", 0, 0, 50, 0)
         lib.raises(errno.EMFILE, abi.receive, extra)
@@ -856,6 +931,8 @@ def test_bad_request_arguments():
             "flag 0x80": dict(flags=0x80),
             "flag 0x04": dict(flags=0x04),
             "timeout 60001": dict(timeout_ms=abi.MAX_TIMEOUT_MS + 1),
+            "reserved[0]": dict(reserved=(1, 0, 0, 0)),
+            "reserved[3]": dict(reserved=(0, 0, 0, 0x80000000)),
         }
         for name, fields in bad.items():
             for code, what in ((abi.IOC_REQUEST, "REQUEST"), (abi.IOC_SUBMIT, "SUBMIT")):
@@ -879,8 +956,9 @@ def test_bad_request_arguments():
                           retries=abi.MAX_RETRIES, lun=3, own_lun=3)
         synthesized(rsp, abi.CC_BUS_ERROR, "request at the limits")
         # Unknown numbers, wrong sizes or directions, another magic: ENOTTY.
+        # The ABI v2 message size (264 bytes) is another command too.
         for code in (abi.iowr(0x08, abi.MSG_SIZE), abi.iowr(0x02, abi.MSG_SIZE - 4),
-                     abi.iowr(0x02, 260), abi.iow(0x02, abi.MSG_SIZE), abi.ior(0x03, abi.MSG_SIZE),
+                     abi.iowr(0x02, 260), abi.iowr(0x02, 264), abi.iow(0x07, 264), abi.iow(0x02, abi.MSG_SIZE), abi.ior(0x03, abi.MSG_SIZE),
                      abi.iowr(0x04, abi.MSG_SIZE), abi.iow(0x05, 8), abi.ior(0x00, 40),
                      abi.ior(0x01, 128), abi.ioc(abi.IOC_READ | abi.IOC_WRITE, 0x02,
                                                  abi.MSG_SIZE, magic=0xBC)):
@@ -892,7 +970,7 @@ def test_bad_request_arguments():
         # RESPOND without holding the pair.
         req = dict(kind=abi.KIND_REQUEST, addr=SAT, netfn=APP, cmd=0x01, seq=3)
         lib.raises(errno.ENOENT, abi.respond, fb, req, 0, b"")
-        eq(abi.info(fb)["abi_version"], 2, "INFO after bad calls")
+        eq(abi.info(fb)["abi_version"], abi.ABI_VERSION, "INFO after bad calls")
     finally:
         os.close(fb)
 

@@ -19,8 +19,10 @@ static void print_msg(const char *what, const struct ipmb_msg *m)
 {
 	int i;
 
-	printf("%s kind %u flags %u addr %u netfn %u lun %u own_lun %u cmd %u cc %u data",
+	printf("%s kind %u flags %u addr %u netfn %u lun %u own_lun %u cmd %u cc %u",
 	       what, m->kind, m->flags, m->addr, m->netfn, m->lun, m->own_lun, m->cmd, m->cc);
+	printf(" reserved %u %u %u %u data", m->reserved[0], m->reserved[1], m->reserved[2],
+	       m->reserved[3]);
 	for (i = 0; i < m->data_len && i < IPMB_MAX_DATA; i++)
 		printf(" %02x", m->data[i]);
 	printf("\n");
@@ -86,8 +88,9 @@ int main(int argc, char **argv)
 	       info.max_frame_len, info.queue_len, info.tx_retries);
 	printf("req_timeout_ms %u\nreq_retries %u\nseq_count %u\nseq_expiry_ms %u\n",
 	       info.req_timeout_ms, info.req_retries, info.seq_count, info.seq_expiry_ms);
-	printf("max_clients %u\ninbox_len %u\n", info.max_clients, info.inbox_len);
-	for (i = 0; i < 5; i++)
+	printf("max_clients %u\ninbox_len %u\nmax_registrations %u\n", info.max_clients,
+	       info.inbox_len, info.max_registrations);
+	for (i = 0; i < 4; i++)
 		printf("info_reserved%d %u\n", i, info.reserved[i]);
 	printf("rx_frames %llu\nrx_bad_cs2 %llu\ntx_frames %llu\nrx_queued %llu\n",
 	       (unsigned long long)st.rx_frames, (unsigned long long)st.rx_bad_cs2,

@@ -39,6 +39,7 @@ int main(void)
 	O(ipmb_info, seq_expiry_ms);
 	O(ipmb_info, max_clients);
 	O(ipmb_info, inbox_len);
+	O(ipmb_info, max_registrations);
 	O(ipmb_info, reserved);
 
 	P("ipmb_stats", sizeof(struct ipmb_stats));
@@ -83,6 +84,7 @@ int main(void)
 	O(ipmb_msg, seq);
 	O(ipmb_msg, cmd);
 	O(ipmb_msg, cc);
+	O(ipmb_msg, reserved);
 	O(ipmb_msg, data);
 
 	P("ipmb_cmd", sizeof(struct ipmb_cmd));

@@ -8,8 +8,12 @@
  * asynchronous), responder registration, broadcast, and statistics.
  *
  * Every structure has fixed-size fields and no implicit padding, so its layout is the same
- * for 32-bit and 64-bit userspace, and nothing uninitialised reaches userspace. Reserved
- * fields are zero.
+ * for 32-bit and 64-bit userspace, and nothing uninitialised reaches userspace.
+ *
+ * Room for the future: reserved fields must be zero in what userspace passes in (EINVAL
+ * otherwise) and are zero in what the kernel returns; a flag an ioctl does not know is EINVAL.
+ * A later ABI version may give either a meaning, so a program that zeroes the structures it
+ * passes keeps working.
  */
 #ifndef _UAPI_LINUX_IPMB_H
 #define _UAPI_LINUX_IPMB_H
@@ -17,8 +21,12 @@
 #include <linux/ioctl.h>
 #include <linux/types.h>
 
-/* The ABI version IPMB_IOC_INFO reports; raised when ioctls are added. */
-#define IPMB_ABI_VERSION	2
+/*
+ * The ABI version IPMB_IOC_INFO reports; raised when ioctls or fields are added. 3: struct
+ * ipmb_msg has reserved[] (new size, so new ioctl numbers), unknown flags and non-zero
+ * reserved fields are EINVAL, ipmb_info.max_registrations (a reserved field before).
+ */
+#define IPMB_ABI_VERSION	3
 
 /* ioctl type (Documentation/userspace-api/ioctl/ioctl-number.rst: 0xBB is free). */
 #define IPMB_IOC_MAGIC		0xBB
@@ -32,7 +40,11 @@
 #define IPMB_MAX_RETRIES	15
 #define IPMB_MAX_TIMEOUT_MS	60000
 
-/* struct ipmb_msg.flags */
+/*
+ * struct ipmb_msg.flags. In: REQUEST and SUBMIT take IPMB_MSG_BROADCAST, RESPOND takes the
+ * flags RECEIVE returned for the request (IPMB_MSG_BROADCAST, which changes nothing about the
+ * response); any other bit is EINVAL.
+ */
 #define IPMB_MSG_BROADCAST	0x01	/* in: send to the general-call address, one try;
 					 * out: the request was received as a broadcast */
 #define IPMB_MSG_SYNTHESIZED	0x02	/* out: no response; the kernel set cc */
@@ -62,7 +74,8 @@ struct ipmb_info {
 					 * netFn and cmd for this long (5000) */
 	__u32 max_clients;		/* files that may use SUBMIT or REGISTER at once */
 	__u32 inbox_len;		/* messages waiting for IPMB_IOC_RECEIVE, per file */
-	__u32 reserved[5];
+	__u32 max_registrations;	/* (netFn, cmd) pairs one file may register (256) */
+	__u32 reserved[4];
 };
 
 /* IPMB_IOC_STATS: the counters of Documentation/ipmb.rst, as sysfs shows them. */
@@ -115,6 +128,9 @@ struct ipmb_stats {
  * IPMB_IOC_RESPOND takes a received request back as IPMB_IOC_RECEIVE returned it, with
  * cc, data_len and data set to the answer; the kernel builds the response (addresses,
  * netFn | 1, LUNs, seq, checksums).
+ *
+ * Fields an ioctl only returns (id, kind, seq, cc for requests) are ignored on input;
+ * reserved must be zero (EINVAL otherwise) and is zero on output.
  */
 struct ipmb_msg {
 	__u64 id;			/* SUBMIT: out; RECEIVE: the id SUBMIT returned */
@@ -130,14 +146,18 @@ struct ipmb_msg {
 	__u8 seq;			/* the request's seq (out) */
 	__u8 cmd;			/* command */
 	__u8 cc;			/* responses: completion code */
+	__u32 reserved[4];		/* zero */
 	__u8 data[IPMB_MAX_DATA];
 };
 
-/* IPMB_IOC_REGISTER / IPMB_IOC_UNREGISTER: a (netFn, cmd) pair this file answers. */
+/*
+ * IPMB_IOC_REGISTER / IPMB_IOC_UNREGISTER: a (netFn, cmd) pair this file answers. A file
+ * holds at most ipmb_info.max_registrations pairs: ENOSPC beyond.
+ */
 struct ipmb_cmd {
 	__u8 netfn;			/* request netFn (even) */
 	__u8 cmd;
-	__u16 reserved;
+	__u16 reserved;			/* zero */
 };
 
 #define IPMB_IOC_INFO		_IOR(IPMB_IOC_MAGIC, 0x00, struct ipmb_info)

@@ -90,8 +90,17 @@ mod uapi_layout {
             .collect()
     }
 
+    /// `_IOC(dir, IPMB_IOC_MAGIC, nr, size)` as the host's C compiler computes it: the
+    /// asm-generic layout of x86 (the module builds its numbers with `kernel::ioctl`, which
+    /// uses the target architecture's; `tests/uapi/ioctl_probe.c` checks those in the guest).
+    fn ioc(dir: u64, nr: u32, size: usize) -> u64 {
+        (dir << 30) | ((size as u64) << 16) | (u64::from(IOC_MAGIC) << 8) | u64::from(nr)
+    }
+
     /// Every name the probe prints, with the value the Rust side has for it.
     fn expected() -> Vec<(String, u64)> {
+        const W: u64 = 1;
+        const R: u64 = 2;
         macro_rules! o {
             ($v:ident, $s:literal, $t:ty, $($f:ident),*) => {
                 $($v.push((format!("{}.{}", $s, stringify!($f)), offset_of!($t, $f) as u64));)*
@@ -114,24 +123,24 @@ mod uapi_layout {
             ("ipmb_stats", size_of::<Stats>() as u64),
             ("ipmb_msg", size_of::<Msg>() as u64),
             ("ipmb_cmd", size_of::<Cmd>() as u64),
-            ("ioc_info", u64::from(IOC_INFO)),
-            ("ioc_stats", u64::from(IOC_STATS)),
-            ("ioc_request", u64::from(IOC_REQUEST)),
-            ("ioc_submit", u64::from(IOC_SUBMIT)),
-            ("ioc_receive", u64::from(IOC_RECEIVE)),
-            ("ioc_register", u64::from(IOC_REGISTER)),
-            ("ioc_unregister", u64::from(IOC_UNREGISTER)),
-            ("ioc_respond", u64::from(IOC_RESPOND)),
+            ("ioc_info", ioc(R, NR_INFO, size_of::<Info>())),
+            ("ioc_stats", ioc(R, NR_STATS, size_of::<Stats>())),
+            ("ioc_request", ioc(R | W, NR_REQUEST, size_of::<Msg>())),
+            ("ioc_submit", ioc(R | W, NR_SUBMIT, size_of::<Msg>())),
+            ("ioc_receive", ioc(R, NR_RECEIVE, size_of::<Msg>())),
+            ("ioc_register", ioc(W, NR_REGISTER, size_of::<Cmd>())),
+            ("ioc_unregister", ioc(W, NR_UNREGISTER, size_of::<Cmd>())),
+            ("ioc_respond", ioc(W, NR_RESPOND, size_of::<Msg>())),
         ]
         .iter()
         .map(|(k, v)| (String::from(*k), *v))
         .collect();
         o!(v, "ipmb_info", Info, adapter, own_addr, smbus_block_write, max_frame_len,
             queue_len, tx_retries, req_timeout_ms, req_retries, seq_count, seq_expiry_ms,
-            max_clients, inbox_len, reserved);
+            max_clients, inbox_len, max_registrations, reserved);
         o!(v, "ipmb_stats", Stats, rx_queued, req_inflight, reserved);
         o!(v, "ipmb_msg", Msg, id, timeout_ms, data_len, retries, flags, kind, addr, netfn,
-            lun, own_lun, seq, cmd, cc, data);
+            lun, own_lun, seq, cmd, cc, reserved, data);
         o!(v, "ipmb_cmd", Cmd, netfn, cmd, reserved);
         // The counters: the C field names are the sysfs names, in the same order.
         for (i, name) in NAMES.iter().enumerate() {
