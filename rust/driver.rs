@@ -152,9 +152,10 @@ impl Drop for AdapterClaim {
     }
 }
 
-/// The most resends of a frame after a NAK or an arbitration loss (`tx_retries`): with the
-/// back-off, unbind waits at most about 33 ms for the transmission in flight.
-const MAX_TX_RETRIES: u32 = 7;
+/// The most resends of a frame after a NAK or an arbitration loss (`tx_retries`), as for
+/// requests (`max-retries`): with the back-off, a frame gives up within about 0.2 s. A send
+/// stops retrying once the instance is dead, so unbind waits for one transfer, not for all.
+const MAX_TX_RETRIES: u32 = 15;
 
 /// Reads the instance configuration from the module parameters and firmware properties.
 fn config(client: &i2c::I2cClient<Core<'_>>) -> Result<Config> {

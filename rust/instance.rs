@@ -10,8 +10,8 @@
 //! - `instance/tx.rs`: transmission (the I2C client, retries and back-off);
 //! - `instance/clients.rs`: the client places, their inboxes, the registered routes and the
 //!   inbox reservations of asynchronous requests;
-//! - `instance/requester.rs`: requests, seq allocation, the synchronous wait and the timeout
-//!   work.
+//! - `instance/requester.rs`: requests, seq allocation, the synchronous wait, the response
+//!   timer and the transmit work.
 //!
 //! Execution contexts and locking:
 //!
@@ -24,15 +24,20 @@
 //!   condition variable with `rx` released while asleep. Transmission holds `Instance::tx` (a
 //!   mutex) across the I2C transfer and its retries, which serialises transmissions and lets
 //!   unbind wait for the one in flight; `rx` is taken only briefly, never across a transfer.
-//! - Response timeouts and resends run from a delayed work item (`instance/requester.rs`),
-//!   armed under `rx` while requests are in flight.
-//! - Unbind marks the state dead, wakes every waiter, waits for a transmission in flight and
-//!   for the timeout work, then unregisters the target, the character device and the sysfs
-//!   group. Open files keep the instance (an `Arc`) alive and get `ENODEV` from then on.
+//! - Response timeouts fire from a high-resolution timer set for the earliest deadline; its
+//!   callback (hard IRQ, `instance/irq.rs`) only queues the transmit work on the instance's own
+//!   workqueue. That work (`instance/requester.rs`) completes overdue requests, resends, and
+//!   sends the first try of asynchronous requests submitted with `O_NONBLOCK`. The work is only
+//!   ever queued under `rx` while the instance is alive.
+//! - Unbind marks the state dead, wakes every waiter, cancels the timer, waits for a
+//!   transmission in flight (which stops retrying once it sees `dead`) and for the transmit
+//!   work, then unregisters the target, the character device and the sysfs group. Open files
+//!   keep the instance (an `Arc`) alive and get `ENODEV` from then on.
 
 use kernel::{
-    impl_has_delayed_work, new_condvar, new_delayed_work, new_mutex, new_poll_condvar,
+    impl_has_hr_timer, impl_has_work, new_condvar, new_mutex, new_poll_condvar, new_work,
     prelude::*,
+    str::CString,
     sync::{
         poll::PollCondVar,
         Arc,
@@ -41,10 +46,15 @@ use kernel::{
         SetOnce, //
     },
     time::{
+        hrtimer::{
+            AbsoluteMode,
+            ArcHrTimerHandle,
+            HrTimer, //
+        },
         Instant,
         Monotonic, //
     },
-    workqueue::DelayedWork,
+    workqueue::Work,
 };
 
 use crate::{
@@ -54,7 +64,10 @@ use crate::{
             new_irq_spinlock,
             IrqSpinLock, //
         },
-        workqueue::flush_delayed_work,
+        workqueue::{
+            flush_work,
+            OwnedQueue, //
+        },
     },
     proto::{
         assembler::Assembler,
@@ -90,8 +103,6 @@ use tx::TxState;
 /// The largest frame an instance can be configured to accept (`max_frame_len`,
 /// `max-frame-length`), address included.
 pub(crate) const MAX_LEN_LIMIT: usize = 240;
-/// Longest wait of the timeout work while requests are in flight (its resolution), in ms.
-const TICK_MS: u64 = 20;
 const NS_PER_MS: u64 = 1_000_000;
 
 /// Preallocated byte storage, allocated once (at probe or open).
@@ -140,6 +151,8 @@ pub(crate) struct State {
     /// The client places with their inboxes, and the registered routes.
     pub(crate) clients: Clients,
     pub(crate) next_id: u64,
+    /// The deadline the response timer is set for, until it fires.
+    timer_at: Option<u64>,
 }
 
 /// The state under the receive lock: the assembler apart, so a frame it returns can be
@@ -170,9 +183,18 @@ pub(crate) struct Instance {
     client_wait: [SetOnce<Pin<KBox<PollCondVar>>>; MAX_CLIENTS],
     #[pin]
     tx: Mutex<TxState>,
-    /// Response timeouts and resends.
+    /// Fires at the earliest response deadline and queues `work`.
     #[pin]
-    timer: DelayedWork<Instance>,
+    timer: HrTimer<Instance>,
+    /// The handle of the started timer (it holds a reference to the instance until the timer
+    /// is cancelled, at the latest by [`Instance::kill`]); setting the timer takes this lock.
+    #[pin]
+    armed: Mutex<Option<ArcHrTimerHandle<Instance>>>,
+    /// The transmit work: timeouts, resends and queued first sends (it may sleep).
+    #[pin]
+    work: Work<Instance>,
+    /// Where `work` runs: this instance's own workqueue.
+    queue: OwnedQueue,
     epoch: Instant<Monotonic>,
     pub(crate) max_len: usize,
     retries: u32,
@@ -180,8 +202,15 @@ pub(crate) struct Instance {
     pub(crate) info: uapi::Info,
 }
 
-impl_has_delayed_work! {
-    impl HasDelayedWork<Self> for Instance { self.timer }
+impl_has_work! {
+    impl HasWork<Self> for Instance { self.work }
+}
+
+impl_has_hr_timer! {
+    impl HasHrTimer<Self> for Instance {
+        mode: AbsoluteMode<Monotonic>,
+        field: self.timer,
+    }
 }
 
 // SAFETY: All-zero bytes are a valid, empty `SeqTable` (see `rust/proto/seqtab.rs`): its fields
@@ -221,8 +250,11 @@ impl Instance {
                 responses: SeqFrames::new(cfg.max_len)?,
                 clients: Clients::new()?,
                 next_id: 1,
+                timer_at: None,
             },
         };
+        let name = CString::try_from_fmt(fmt!("ipmb-{}", cfg.adapter))?;
+        let queue = OwnedQueue::new_unbound(&name, 1)?;
         Arc::pin_init(
             try_pin_init!(Self {
                 rx <- new_irq_spinlock!(locked, c"Instance::rx"),
@@ -231,7 +263,10 @@ impl Instance {
                 seq_free <- new_condvar!("Instance::seq_free"),
                 client_wait: [const { SetOnce::new() }; MAX_CLIENTS],
                 tx <- new_mutex!(TxState { client }, "Instance::tx"),
-                timer <- new_delayed_work!("Instance::timer"),
+                timer <- HrTimer::new(),
+                armed <- new_mutex!(None, "Instance::armed"),
+                work <- new_work!("Instance::work"),
+                queue,
                 epoch: Instant::now(),
                 max_len: cfg.max_len,
                 retries: cfg.retries,
@@ -297,8 +332,8 @@ impl Instance {
         }
     }
 
-    /// Unbind: marks the instance dead, wakes every waiter, and waits for a transmission in
-    /// flight and for the timeout work.
+    /// Unbind: marks the instance dead, wakes every waiter, cancels the response timer, and
+    /// waits for a transmission in flight and for the transmit work.
     pub(crate) fn kill(&self) {
         self.rx.lock().st.dead = true;
         self.wait.notify_all();
@@ -307,9 +342,12 @@ impl Instance {
             .filter_map(|c| self.client_wait(c))
             .for_each(|cv| cv.notify_all());
         self.seq_free.notify_all();
+        // Cancels the timer (waiting for its callback) and drops its reference to the instance;
+        // with `dead` set nobody starts it again.
+        drop(self.armed.lock().take());
         // Waits for a transmission in flight; none can start afterwards.
         self.tx.lock().client = None;
-        // Once `dead` is set the timeout work does not re-arm itself, and nothing else arms it.
-        flush_delayed_work(&self.timer);
+        // Nothing queues the work once `dead` is set; the last queued run sees it and returns.
+        flush_work(&self.work);
     }
 }

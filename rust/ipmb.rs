@@ -33,7 +33,7 @@ kernel::module_i2c_driver! {
         },
         tx_retries: u32 {
             default: 3,
-            description: "Resends of a frame after a NAK or an arbitration loss (0..7)",
+            description: "Resends of a frame after a NAK or an arbitration loss (0..15)",
         },
         req_timeout_ms: u32 {
             default: 250,

@@ -30,16 +30,12 @@ use super::OpenFile;
 use crate::{
     instance::{
         Instance,
-        Wake,
         MAX_LEN_LIMIT,
         REC_HDR, //
     },
-    proto::{
-        frame::{
-            self,
-            Header, //
-        },
-        seqtab::Owner,
+    proto::frame::{
+        self,
+        Header, //
     },
     uapi::{
         self,
@@ -168,32 +164,7 @@ impl OpenFile {
 
     fn submit(&self, file: &File, m: &mut Msg) -> Result {
         let c = self.client.ok_or(EMFILE)?;
-        let instance = &self.instance;
-        let (key, p) = instance.prepare(m)?;
-        let owner = Owner::Async(c as u8);
-        let Some(mut p) = p else {
-            // Too long: completed at once, through the inbox like any other outcome.
-            let mut wake = Wake::default();
-            let mut g = instance.rx.lock();
-            let st = &mut g.st;
-            if st.clients.can_reserve(c).is_err() {
-                return Err(EAGAIN);
-            }
-            st.clients.reserve(c);
-            let id = st.next_id;
-            st.next_id += 1;
-            st.counters.req_sent += 1;
-            st.complete_synthesized((owner, id, key), 0, uapi::CC_TOO_LONG, &mut wake);
-            drop(g);
-            instance.wake(wake);
-            m.id = id;
-            m.seq = 0;
-            return Ok(());
-        };
-        let (seq, id) = Instance::start(instance, &mut p, owner, Self::nonblock(file))?;
-        m.id = id;
-        m.seq = seq;
-        Ok(())
+        Instance::submit(&self.instance, c, m, Self::nonblock(file))
     }
 
     fn register(&self, cmd: &Cmd, add: bool) -> Result {

@@ -7,10 +7,24 @@
 //! IRQ-saving spinlock) and delivers each complete frame to exactly one place: the request it
 //! answers, the inbox of the client that registered its netFn and cmd, or the `read()` queue.
 //! Code here never sleeps or allocates, does bounded work, and wakes waiters only after the
-//! lock is dropped. The requester's completions (from the timeout work and from process
+//! lock is dropped. The requester's completions (from the transmit work and from process
 //! context) reuse the same delivery, [`State::complete_synthesized`].
+//!
+//! The response timer's callback runs in hard-IRQ context too: it only notes under `rx` that
+//! the timer fired and queues the transmit work, which does the rest and may sleep.
 
-use kernel::prelude::*;
+use kernel::{
+    prelude::*,
+    sync::{
+        Arc,
+        ArcBorrow, //
+    },
+    time::hrtimer::{
+        HrTimerCallback,
+        HrTimerCallbackContext,
+        HrTimerRestart, //
+    },
+};
 
 use super::{
     Instance,
@@ -178,6 +192,22 @@ impl Instance {
         // Wake waiters only once the lock is released.
         self.wake(wake);
         ret
+    }
+}
+
+impl HrTimerCallback for Instance {
+    type Pointer<'a> = Arc<Self>;
+
+    /// The response timer fired (hard IRQ): hands the overdue requests to the transmit work.
+    fn run(this: ArcBorrow<'_, Self>, _ctx: HrTimerCallbackContext<'_, Self>) -> HrTimerRestart {
+        let mut g = this.rx.lock();
+        g.st.timer_at = None;
+        // Queued under `rx` while alive, as everywhere: `kill` then waits for it.
+        if !g.st.dead {
+            // Already queued: that run sees the overdue requests too.
+            let _ = this.queue.enqueue(Arc::from(this));
+        }
+        HrTimerRestart::NoRestart
     }
 }
 

@@ -1,13 +1,20 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! The requester: requests checked and built, seq allocation (waiting for a seq when none is
-//! usable), the first send, the synchronous wait, and the timeout work that resends and
-//! completes overdue requests.
+//! usable, at most the request's timeout), the first send, the synchronous wait, the response
+//! timer and the transmit work.
 //!
 //! A child of `instance`: it works on the private state of [`Instance`] under the same rules
 //! (see `rust/instance.rs`): `rx` is never held across a transfer, and waiters are woken after
 //! it is released. Inbox places of asynchronous requests are reserved through
 //! `instance/clients.rs`.
+//!
+//! A request's timeout runs from when its try is on the wire. Whoever sends a try (the caller,
+//! or the transmit work) reports the result under `rx` by seq and id ([`Instance::transmit`]),
+//! because by then the request may have ended and its seq gone to another request. The
+//! response timer is a high-resolution timer set for the earliest deadline ([`Instance::arm`]);
+//! its callback (`instance/irq.rs`) queues the transmit work, which may sleep: it times
+//! requests out, resends them, and sends the first try of requests submitted with `O_NONBLOCK`.
 
 use kernel::{
     prelude::*,
@@ -16,13 +23,11 @@ use kernel::{
         CondVarTimeoutResult, //
     },
     time::{
+        hrtimer::HrTimerPointer,
         msecs_to_jiffies,
         Delta, //
     },
-    workqueue::{
-        self,
-        WorkItem, //
-    },
+    workqueue::WorkItem,
 };
 
 use super::{
@@ -31,8 +36,7 @@ use super::{
     Storage,
     Wake,
     MAX_LEN_LIMIT,
-    NS_PER_MS,
-    TICK_MS, //
+    NS_PER_MS, //
 };
 use crate::{
     proto::{
@@ -47,6 +51,7 @@ use crate::{
             Owner,
             SEQ_COUNT, //
         },
+        stats::Counters,
     },
     uapi::{
         self,
@@ -58,6 +63,8 @@ use crate::{
 pub(super) struct SeqFrames {
     buf: Storage,
     lens: [u8; SEQ_COUNT],
+    /// Per seq (bit), for requests: it goes to the general-call address.
+    broadcast: u64,
     slot: usize,
 }
 
@@ -66,6 +73,7 @@ impl SeqFrames {
         Ok(Self {
             buf: Storage::new(SEQ_COUNT * slot)?,
             lens: [0; SEQ_COUNT],
+            broadcast: 0,
             slot,
         })
     }
@@ -79,6 +87,25 @@ impl SeqFrames {
                 self.lens[usize::from(seq) & (SEQ_COUNT - 1)] = f.len() as u8;
             }
         }
+    }
+
+    /// Stores request frame `f` of `seq`, which is a broadcast if `broadcast`.
+    fn put_request(&mut self, seq: u8, f: &[u8], broadcast: bool) {
+        self.put(seq, f);
+        let bit = 1u64 << (seq & 63);
+        self.broadcast = if broadcast {
+            self.broadcast | bit
+        } else {
+            self.broadcast & !bit
+        };
+    }
+
+    /// Copies the request frame of `seq` into `out`; returns its length and whether it is a
+    /// broadcast.
+    fn copy_request(&self, seq: u8, out: &mut [u8; MAX_LEN_LIMIT]) -> (usize, bool) {
+        let f = self.get(seq);
+        out[..f.len()].copy_from_slice(f);
+        (f.len(), self.broadcast & (1u64 << (seq & 63)) != 0)
     }
 
     pub(super) fn get(&self, seq: u8) -> &[u8] {
@@ -136,25 +163,205 @@ fn ms_ceil(ns: u64) -> u32 {
     u32::try_from(Delta::from_nanos(ns).as_millis()).unwrap_or(u32::MAX)
 }
 
-impl Instance {
-    /// Arms the timeout work for the earliest deadline, at most [`TICK_MS`] away (a pending
-    /// work keeps its time, so the tick bounds how late a shorter deadline is seen).
-    fn arm(this: &Arc<Self>, st: &State, now: u64) {
-        if st.dead {
-            return;
-        }
-        let Some(deadline) = st.seqs.next_deadline() else {
-            return;
+/// What the transmit work found to do under `rx`.
+enum Job {
+    /// Nothing is due.
+    Idle,
+    /// A request was completed (woken once `rx` is released); look again.
+    Completed,
+    /// Send this try of request `id` on `seq`: `len` bytes of the frame copied out.
+    Send {
+        seq: u8,
+        id: u64,
+        len: usize,
+        broadcast: bool,
+    },
+}
+
+impl State {
+    /// Finds the transmit work's next job at `now`: an overdue request (completed with
+    /// `IPMB_CC_TIMEOUT`, or its resend) first, then the oldest queued first send.
+    fn next_job(&mut self, now: u64, frame: &mut [u8; MAX_LEN_LIMIT], wake: &mut Wake) -> Job {
+        let (seq, id) = match self.seqs.expire(now) {
+            Some(Expiry::TimedOut {
+                seq,
+                owner,
+                id,
+                key,
+            }) => {
+                self.counters.req_timeouts += 1;
+                self.complete_synthesized((owner, id, key), seq, uapi::CC_TIMEOUT, wake);
+                return Job::Completed;
+            }
+            Some(Expiry::Retry { seq, id }) => {
+                self.counters.req_retries += 1;
+                (seq, id)
+            }
+            None => match self.seqs.next_queued() {
+                Some(next) => next,
+                None => return Job::Idle,
+            },
         };
-        let ms = ms_ceil(deadline.saturating_sub(now)).min(TICK_MS as u32);
-        let jiffies = msecs_to_jiffies(ms).max(1);
-        // Already pending: it runs within a tick and re-arms.
-        let _ = workqueue::system().enqueue_delayed(this.clone(), jiffies);
+        let (len, broadcast) = self.requests.copy_request(seq, frame);
+        Job::Send {
+            seq,
+            id,
+            len,
+            broadcast,
+        }
     }
 
-    /// Checks and builds a request from `m`: `EINVAL` for a malformed one, `Ok(None)` if it
-    /// does not fit the maximum frame length (the caller answers `IPMB_CC_TOO_LONG`).
-    pub(crate) fn prepare(&self, m: &Msg) -> Result<(Key, Option<Prepared>)> {
+    /// Completes an asynchronous request of client `c` at once through its inbox, with `cc`
+    /// (it was never sent); returns its id. `ENODEV` after unbind.
+    fn complete_unsent(&mut self, c: usize, key: Key, cc: u8, wake: &mut Wake) -> Result<u64> {
+        if self.dead {
+            return Err(ENODEV);
+        }
+        self.clients.can_reserve(c)?;
+        self.clients.reserve(c);
+        let id = self.next_id;
+        self.next_id += 1;
+        self.counters.req_sent += 1;
+        count_unsent(&mut self.counters, cc);
+        // At most `MAX_CLIENTS` (64).
+        self.complete_synthesized((Owner::Async(c as u8), id, key), 0, cc, wake);
+        Ok(id)
+    }
+}
+
+/// Counts a request completed before it was sent: a timeout while it waited for a seq.
+fn count_unsent(c: &mut Counters, cc: u8) {
+    if cc == uapi::CC_TIMEOUT {
+        c.req_timeouts += 1;
+    }
+}
+
+impl Instance {
+    /// Sets the response timer for the earliest deadline, unless it is set for that or an
+    /// earlier time already (process context: a started timer is cancelled first, which may
+    /// wait for its callback).
+    fn arm(this: &Arc<Self>) {
+        let mut armed = this.armed.lock();
+        let at = {
+            let mut g = this.rx.lock();
+            let st = &mut g.st;
+            let Some(next) = st.seqs.next_deadline() else {
+                return;
+            };
+            if st.dead || st.timer_at.is_some_and(|t| t <= next) {
+                return;
+            }
+            st.timer_at = Some(next);
+            next
+        };
+        // Cancelled before it is started again: dropping a handle cancels its timer.
+        drop(armed.take());
+        let at = Delta::from_nanos(i64::try_from(at).unwrap_or(i64::MAX));
+        *armed = Some(this.clone().start(this.epoch + at));
+    }
+
+    /// Sends one try of request `id` on `seq` and reports the result: its deadline starts, or
+    /// it is completed with `IPMB_CC_BUS_ERROR` (NAK or bus error after the retries), unless it
+    /// ended meanwhile. `ENODEV` once the instance is dead.
+    fn transmit(this: &Arc<Self>, seq: u8, id: u64, frame: &[u8], broadcast: bool) -> Result {
+        let sent = this.send(frame, broadcast);
+        let mut wake = Wake::default();
+        {
+            let mut g = this.rx.lock();
+            let now = this.now();
+            let st = &mut g.st;
+            if st.dead {
+                return Err(ENODEV);
+            }
+            if sent.is_ok() {
+                st.seqs.sent(seq, id, now);
+            } else {
+                let cc = uapi::CC_BUS_ERROR;
+                if let Some(done) = st.seqs.complete(seq, id, Outcome::Synthesized(cc), now) {
+                    st.counters.req_bus_errors += 1;
+                    st.complete_synthesized(done, seq, cc, &mut wake);
+                }
+            }
+        }
+        this.wake(wake);
+        Ok(())
+    }
+
+    /// Allocates a seq (waiting for one unless `nonblock`, but not past the request's timeout),
+    /// records the request and sends its first try, or, for an asynchronous request with
+    /// `nonblock`, queues that send to the transmit work. For an asynchronous owner the inbox
+    /// place is reserved first. Returns the seq and id, or `None` if no seq became usable
+    /// within the timeout.
+    fn start(
+        this: &Arc<Self>,
+        p: &mut Prepared,
+        owner: Owner,
+        nonblock: bool,
+    ) -> Result<Option<(u8, u64)>> {
+        let queued = nonblock && matches!(owner, Owner::Async(_));
+        let give_up = this.now().saturating_add(p.timeout_ns);
+        let (seq, id) = {
+            let mut g = this.rx.lock();
+            loop {
+                let st = &mut g.st;
+                if st.dead {
+                    return Err(ENODEV);
+                }
+                if let Owner::Async(c) = owner {
+                    st.clients.can_reserve(usize::from(c))?;
+                }
+                let now = this.now();
+                let id = st.next_id;
+                if let Some(seq) = st
+                    .seqs
+                    .alloc(p.key, owner, id, now, p.timeout_ns, p.retries)
+                {
+                    st.next_id += 1;
+                    p.set_seq(seq);
+                    st.requests.put_request(seq, p.bytes(), p.broadcast);
+                    st.counters.req_sent += 1;
+                    if let Owner::Async(c) = owner {
+                        st.clients.reserve(usize::from(c));
+                    }
+                    if queued {
+                        st.seqs.queue(seq, id);
+                        // Queued under `rx` while alive: `kill` then waits for it.
+                        let _ = this.queue.enqueue(this.clone());
+                    }
+                    break (seq, id);
+                }
+                if nonblock {
+                    return Err(EAGAIN);
+                }
+                if now >= give_up {
+                    return Ok(None);
+                }
+                // Every seq is in flight (wait for one to be freed), or quarantined for this
+                // exchange until a known time (wait until then, or for a free seq), but not
+                // past the request's timeout.
+                let until = st.seqs.usable_at(&p.key, now).unwrap_or(give_up);
+                let jiffies = msecs_to_jiffies(ms_ceil(until.min(give_up).saturating_sub(now)));
+                if let CondVarTimeoutResult::Signal { .. } = this
+                    .seq_free
+                    .wait_interruptible_timeout(&mut g, jiffies.max(1))
+                {
+                    return Err(ERESTARTSYS);
+                }
+            }
+        };
+        if !queued {
+            Self::transmit(this, seq, id, p.bytes(), p.broadcast)?;
+            Self::arm(this);
+        }
+        Ok(Some((seq, id)))
+    }
+    /// Checks and builds a request from `m`: `ENODEV` after unbind, `EINVAL` for a malformed
+    /// one, `Ok(None)` if it does not fit the maximum frame length (the caller answers
+    /// `IPMB_CC_TOO_LONG`).
+    fn prepare(&self, m: &Msg) -> Result<(Key, Option<Prepared>)> {
+        if self.rx.lock().st.dead {
+            return Err(ENODEV);
+        }
         let retries = match m.retries {
             uapi::RETRIES_DEFAULT => u8::try_from(self.info.req_retries).unwrap_or(0),
             r if r <= uapi::MAX_RETRIES => r,
@@ -202,112 +409,52 @@ impl Instance {
         }
     }
 
-    /// Allocates a seq (waiting for one unless `nonblock`), records and sends the request,
-    /// and arms the timeout work. For an asynchronous owner the inbox place is reserved
-    /// first. Returns the seq and id.
-    pub(crate) fn start(
-        this: &Arc<Self>,
-        p: &mut Prepared,
-        owner: Owner,
-        nonblock: bool,
-    ) -> Result<(u8, u64)> {
-        let (seq, id) = {
-            let mut g = this.rx.lock();
-            loop {
-                let st = &mut g.st;
-                if st.dead {
-                    return Err(ENODEV);
-                }
-                if let Owner::Async(c) = owner {
-                    st.clients.can_reserve(usize::from(c))?;
-                }
-                let now = this.now();
-                let id = st.next_id;
-                if let Some(seq) = st
-                    .seqs
-                    .alloc(p.key, owner, id, now, p.timeout_ns, p.retries)
-                {
-                    st.next_id += 1;
-                    p.set_seq(seq);
-                    st.requests.put(seq, p.bytes());
-                    st.counters.req_sent += 1;
-                    if let Owner::Async(c) = owner {
-                        st.clients.reserve(usize::from(c));
-                    }
-                    Self::arm(this, st, now);
-                    break (seq, id);
-                }
-                if nonblock {
-                    return Err(EAGAIN);
-                }
-                // Every seq is in flight (wait for one to be freed), or quarantined for this
-                // exchange until a known time (wait until then, or for a free seq).
-                let interrupted = match st.seqs.usable_at(&p.key, now) {
-                    None => this.seq_free.wait_interruptible(&mut g),
-                    Some(at) => {
-                        let jiffies = msecs_to_jiffies(ms_ceil(at.saturating_sub(now)));
-                        matches!(
-                            this.seq_free
-                                .wait_interruptible_timeout(&mut g, jiffies.max(1)),
-                            CondVarTimeoutResult::Signal { .. }
-                        )
-                    }
-                };
-                if interrupted {
-                    return Err(ERESTARTSYS);
-                }
-            }
-        };
-        if this.send(p.bytes(), p.broadcast).is_err() {
-            this.send_failed(seq);
-        }
-        Ok((seq, id))
-    }
-
-    /// Completes the request on `seq` with `IPMB_CC_BUS_ERROR`: it could not be sent (NAK or
-    /// bus error after the retries), so no response can come.
-    fn send_failed(&self, seq: u8) {
-        let mut wake = Wake::default();
-        {
-            let mut g = self.rx.lock();
-            let now = self.now();
-            let st = &mut g.st;
-            let cc = uapi::CC_BUS_ERROR;
-            if let Some(done) = st.seqs.complete(seq, Outcome::Synthesized(cc), now) {
-                st.counters.req_bus_errors += 1;
-                st.complete_synthesized(done, seq, cc, &mut wake);
-            }
-        }
-        self.wake(wake);
-    }
-
     /// The synchronous request ioctl: sends `m` and waits for its outcome, written back to
     /// `m`.
     pub(crate) fn request(this: &Arc<Self>, m: &mut Msg, nonblock: bool) -> Result {
         let (key, p) = this.prepare(m)?;
-        let Some(mut p) = p else {
-            set_synthesized(m, &key, 0, uapi::CC_TOO_LONG);
+        let (started, cc) = match p {
+            Some(mut p) => (
+                Self::start(this, &mut p, Owner::Sync, nonblock)?,
+                uapi::CC_TIMEOUT,
+            ),
+            None => (None, uapi::CC_TOO_LONG),
+        };
+        let Some((seq, _)) = started else {
+            // Too long, or no seq within the timeout: completed before it was sent.
+            let mut g = this.rx.lock();
+            if g.st.dead {
+                return Err(ENODEV);
+            }
+            if cc == uapi::CC_TIMEOUT {
+                g.st.counters.req_sent += 1;
+            }
+            count_unsent(&mut g.st.counters, cc);
+            drop(g);
+            set_synthesized(m, &key, 0, cc);
             return Ok(());
         };
-        let (seq, _) = Self::start(this, &mut p, Owner::Sync, nonblock)?;
         let mut g = this.rx.lock();
         let mut interrupted = false;
         loop {
             let now = this.now();
             let st = &mut g.st;
-            // The response stays in its slot until the seq is reused, which needs this lock.
-            let rsp = st.responses.get(seq);
-            match st.seqs.take(seq, now) {
-                Some(Outcome::Response(_)) => {
-                    m.set_response(rsp);
-                    m.flags = 0;
-                    break;
+            // After unbind the answer is `ENODEV`, whatever became of the request.
+            if !st.dead {
+                // The response stays in its slot until the seq is reused, which needs this lock.
+                let rsp = st.responses.get(seq);
+                match st.seqs.take(seq, now) {
+                    Some(Outcome::Response(_)) => {
+                        m.set_response(rsp);
+                        m.flags = 0;
+                        break;
+                    }
+                    Some(Outcome::Synthesized(cc)) => {
+                        set_synthesized(m, &key, seq, cc);
+                        break;
+                    }
+                    None => {}
                 }
-                Some(Outcome::Synthesized(cc)) => {
-                    set_synthesized(m, &key, seq, cc);
-                    break;
-                }
-                None => {}
             }
             if interrupted || st.dead {
                 st.seqs.abandon(seq, now);
@@ -329,54 +476,71 @@ impl Instance {
         m.kind = uapi::KIND_RESPONSE;
         Ok(())
     }
+
+    /// The asynchronous request ioctl for client `c`: starts `m` and returns its id and seq in
+    /// `m`; the outcome arrives in the client's inbox. With `nonblock` it does not wait for a
+    /// seq nor for the transfer.
+    pub(crate) fn submit(this: &Arc<Self>, c: usize, m: &mut Msg, nonblock: bool) -> Result {
+        let (key, p) = this.prepare(m)?;
+        // At most `MAX_CLIENTS` (64).
+        let owner = Owner::Async(c as u8);
+        let (started, cc) = match p {
+            Some(mut p) => (
+                Self::start(this, &mut p, owner, nonblock)?,
+                uapi::CC_TIMEOUT,
+            ),
+            None => (None, uapi::CC_TOO_LONG),
+        };
+        let (seq, id) = match started {
+            Some(started) => started,
+            None => {
+                // Too long, or no seq within the timeout: completed at once, through the
+                // inbox like any other outcome.
+                let mut wake = Wake::default();
+                let id = this.rx.lock().st.complete_unsent(c, key, cc, &mut wake);
+                this.wake(wake);
+                (0, id?)
+            }
+        };
+        m.id = id;
+        m.seq = seq;
+        Ok(())
+    }
 }
 
 impl WorkItem for Instance {
     type Pointer = Arc<Instance>;
 
-    /// Resends requests whose response is overdue and completes those out of tries.
+    /// The transmit work: completes overdue requests, resends, and sends queued first tries,
+    /// then sets the response timer for the next deadline.
     fn run(this: Arc<Instance>) {
         loop {
             let mut frame = [0u8; MAX_LEN_LIMIT];
             let mut wake = Wake::default();
-            let resend = {
+            let job = {
                 let mut g = this.rx.lock();
                 let now = this.now();
-                let st = &mut g.st;
-                if st.dead {
+                if g.st.dead {
                     return;
                 }
-                match st.seqs.expire(now) {
-                    None => {
-                        Self::arm(&this, st, now);
-                        return;
-                    }
-                    Some(Expiry::Retry(seq)) => {
-                        st.counters.req_retries += 1;
-                        let f = st.requests.get(seq);
-                        frame[..f.len()].copy_from_slice(f);
-                        Some((seq, f.len()))
-                    }
-                    Some(Expiry::TimedOut {
-                        seq,
-                        owner,
-                        id,
-                        key,
-                    }) => {
-                        st.counters.req_timeouts += 1;
-                        st.complete_synthesized((owner, id, key), seq, uapi::CC_TIMEOUT, &mut wake);
-                        None
-                    }
-                }
+                g.st.next_job(now, &mut frame, &mut wake)
             };
             this.wake(wake);
-            let Some((seq, len)) = resend else {
-                continue;
-            };
-            // A broadcast is never resent, so this is a plain send.
-            if this.send(&frame[..len], false).is_err() {
-                this.send_failed(seq);
+            match job {
+                Job::Idle => break,
+                Job::Completed => {}
+                Job::Send {
+                    seq,
+                    id,
+                    len,
+                    broadcast,
+                } => {
+                    if Self::transmit(&this, seq, id, &frame[..len], broadcast).is_err() {
+                        return;
+                    }
+                }
             }
         }
+        Self::arm(&this);
     }
 }

@@ -2,9 +2,11 @@
 
 //! Transmission: one frame at a time on the instance's I2C client, with retries and back-off.
 //!
-//! [`Instance::send`] runs in process context (a `write()`, an ioctl or the timeout work). It
-//! holds `Instance::tx` across the transfer and its retries, which serialises transmissions
-//! and lets unbind wait for the one in flight; `Instance::rx` is taken only briefly, to count.
+//! [`Instance::send`] runs in process context (a `write()`, an ioctl or the transmit work, on
+//! the instance's own workqueue). It holds `Instance::tx` across the transfer and its retries,
+//! which serialises transmissions and lets unbind wait for the one in flight; `Instance::rx` is
+//! taken only briefly, to count and to see whether the instance died: retrying stops then, so
+//! unbind waits for one transfer at most.
 
 use kernel::{
     prelude::*,
@@ -59,8 +61,13 @@ impl Instance {
         f(&mut self.rx.lock().st.counters);
     }
 
+    fn dead(&self) -> bool {
+        self.rx.lock().st.dead
+    }
+
     /// Sends one frame (destination address first), retrying NAKs and arbitration losses; a
-    /// broadcast goes once, whole, to the general-call address.
+    /// broadcast goes once, whole, to the general-call address. `ENODEV` once the instance is
+    /// dead, also between tries.
     pub(crate) fn send(&self, frame: &[u8], broadcast: bool) -> Result {
         let tx = self.tx.lock();
         let client = tx.client.as_ref().ok_or(ENODEV)?;
@@ -84,10 +91,16 @@ impl Instance {
                     return Ok(());
                 }
                 Err(e) if !broadcast && is_retryable(e) && attempt < self.retries => {
+                    if self.dead() {
+                        return Err(ENODEV);
+                    }
                     attempt += 1;
                     self.count(|c| c.tx_retries += 1);
                     // Back off 0.5, 1, 2, ... ms: a busy bus or a responder that is not ready.
                     fsleep(Delta::from_micros(250 << attempt.min(6)));
+                    if self.dead() {
+                        return Err(ENODEV);
+                    }
                 }
                 Err(e) => {
                     self.count(|c| c.tx_errors += 1);

@@ -7,8 +7,12 @@
 //! the host test crate under `tests/host`. Times are nanoseconds on a monotonic clock, given by
 //! the caller; nothing here sleeps, allocates or loops beyond the 64 slots.
 //!
-//! There is one slot per seq. A slot is `Free`, `InFlight` (sent, waiting for a response or its
-//! deadline) or `Done` (a synchronous request's outcome, waiting for its caller to collect it).
+//! There is one slot per seq. A slot is `Free`, `InFlight` (waiting for its send, or sent and
+//! waiting for a response or its deadline) or `Done` (a synchronous request's outcome, waiting
+//! for its caller to collect it). A request's deadline starts when a try is on the wire
+//! ([`SeqTable::sent`]), not when its seq is allocated: a frame may wait for the bus first.
+//! Everything that reports on a request sent without the table's lock names it by seq and id,
+//! because by then the request may have ended and its seq gone to another.
 //! Besides its state, every slot remembers the exchanges that used its seq in the last 5 s (up
 //! to [`RECORDS`] of them), because a seq stays out of use for the same responder, netFn and
 //! cmd for the IPMB seq expiration interval. The records also tell a late or duplicate
@@ -29,6 +33,8 @@ pub(crate) const SEQ_COUNT: usize = 64;
 /// How long a seq stays out of use for the same exchange after it finished, in ms.
 pub(crate) const SEQ_EXPIRY_MS: u64 = 5000;
 const SEQ_EXPIRY_NS: u64 = SEQ_EXPIRY_MS * 1_000_000;
+/// The deadline of a request whose current try is not on the wire yet.
+const UNSENT: u64 = u64::MAX;
 /// Exchanges remembered per seq: each seq serves at most this many distinct exchanges per
 /// 5 s, so the table sustains 64 * 16 / 5 s = 204 requests per second to distinct
 /// exchanges (IPMB at 100 kHz carries about 300 short exchanges per second).
@@ -113,12 +119,15 @@ enum Finish {
 #[repr(u8)]
 enum State {
     Free = 0,
+    /// `deadline` is [`UNSENT`] until the current try is on the wire; `queued` while the
+    /// transmit context is to send it.
     InFlight {
         owner: Owner,
         id: u64,
         deadline: u64,
         timeout: u64,
         tries_left: u8,
+        queued: bool,
     },
     Done {
         id: u64,
@@ -204,8 +213,9 @@ pub(crate) enum Match {
 /// A request whose deadline passed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Expiry {
-    /// Send it again, same seq: the new deadline is already set.
-    Retry(u8),
+    /// Send request `id` again, same seq; its deadline starts when it is sent
+    /// ([`SeqTable::sent`]).
+    Retry { seq: u8, id: u64 },
     /// Out of tries: the slot is `Done` (sync) or free again (async: the caller delivers the
     /// timeout completion).
     TimedOut {
@@ -265,9 +275,10 @@ impl SeqTable {
         self.slots.get_mut(usize::from(seq))
     }
 
-    /// Allocates a seq for a request of exchange `key` and marks it in flight until `now +
-    /// timeout`, with `retries` resends after that. Returns `None` if no free seq is usable
-    /// for this exchange now (see [`SeqTable::usable_at`]). Seqs go round-robin.
+    /// Allocates a seq for a request of exchange `key` and marks it in flight, not yet sent;
+    /// each try waits `timeout` from when it is sent, and `retries` resends follow. Returns
+    /// `None` if no free seq is usable for this exchange now (see [`SeqTable::usable_at`]).
+    /// Seqs go round-robin.
     pub(crate) fn alloc(
         &mut self,
         key: Key,
@@ -295,9 +306,10 @@ impl SeqTable {
         slot.state = State::InFlight {
             owner,
             id,
-            deadline: now.saturating_add(timeout),
+            deadline: UNSENT,
             timeout,
             tries_left: retries,
+            queued: false,
         };
         // INVARIANT: `idx < SEQ_COUNT`, so the successor wraps below it.
         self.next = if idx + 1 == SEQ_COUNT { 0 } else { idx + 1 };
@@ -311,6 +323,59 @@ impl SeqTable {
             slot.state = State::Free;
             slot.remember(slot.key, now.saturating_add(SEQ_EXPIRY_NS), finish, now);
         }
+    }
+
+    /// The state of request `id` on `seq`, if it is still in flight.
+    fn in_flight(&mut self, seq: u8, id: u64) -> Option<&mut State> {
+        let slot = self.slot_mut(seq)?;
+        match slot.state {
+            State::InFlight { id: i, .. } if i == id => Some(&mut slot.state),
+            _ => None,
+        }
+    }
+
+    /// Notes that the current try of request `id` on `seq` went on the wire at `now`: its
+    /// deadline starts. Returns false if the request is no longer in flight (it was answered,
+    /// or ended otherwise, while it was being sent).
+    pub(crate) fn sent(&mut self, seq: u8, id: u64, now: u64) -> bool {
+        match self.in_flight(seq, id) {
+            Some(State::InFlight {
+                deadline, timeout, ..
+            }) => {
+                *deadline = now.saturating_add(*timeout);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Hands the first send of request `id` on `seq` to the transmit context
+    /// ([`SeqTable::next_queued`]).
+    pub(crate) fn queue(&mut self, seq: u8, id: u64) {
+        if let Some(State::InFlight { queued, .. }) = self.in_flight(seq, id) {
+            *queued = true;
+        }
+    }
+
+    /// Takes the oldest request queued for the transmit context: its seq and id.
+    pub(crate) fn next_queued(&mut self) -> Option<(u8, u64)> {
+        let (seq, id) = self
+            .slots
+            .iter()
+            .enumerate()
+            .filter_map(|(seq, s)| match s.state {
+                State::InFlight {
+                    id, queued: true, ..
+                } => Some((seq, id)),
+                _ => None,
+            })
+            .min_by_key(|&(_, id)| id)?;
+        // `seq < 64`.
+        let seq = seq as u8;
+        if let Some(State::InFlight { queued, .. }) = self.in_flight(seq, id) {
+            *queued = false;
+        }
+        Some((seq, id))
     }
 
     /// Returns when a free seq becomes usable for `key`'s exchange, or `None` if every seq
@@ -356,12 +421,11 @@ impl SeqTable {
     }
 
     /// Returns the next request whose deadline is at or before `now`, after updating it: a
-    /// retry gets a new deadline, a request out of tries is finished.
+    /// retry waits to be sent again, a request out of tries is finished.
     pub(crate) fn expire(&mut self, now: u64) -> Option<Expiry> {
-        let seq = self
-            .slots
-            .iter()
-            .position(|s| matches!(s.state, State::InFlight { deadline, .. } if deadline <= now))?;
+        let seq = self.slots.iter().position(|s| {
+            matches!(s.state, State::InFlight { deadline, .. } if deadline != UNSENT && deadline <= now)
+        })?;
         let slot = &mut self.slots[seq];
         let State::InFlight {
             owner,
@@ -379,14 +443,15 @@ impl SeqTable {
             slot.state = State::InFlight {
                 owner,
                 id,
-                deadline: now.saturating_add(timeout),
+                deadline: UNSENT,
                 timeout,
                 tries_left: tries_left - 1,
+                queued: false,
             };
-            return Some(Expiry::Retry(seq));
+            return Some(Expiry::Retry { seq, id });
         }
         let key = slot.key;
-        self.complete(seq, Outcome::Synthesized(CC_TIMEOUT), now);
+        self.complete(seq, id, Outcome::Synthesized(CC_TIMEOUT), now);
         Some(Expiry::TimedOut {
             seq,
             owner,
@@ -395,19 +460,23 @@ impl SeqTable {
         })
     }
 
-    /// Ends the request on `seq` without a response (a send failure or a timeout): a
+    /// Ends request `id` on `seq` without a response (a send failure or a timeout): a
     /// synchronous request becomes `Done` with `outcome`, an asynchronous one is finished.
-    /// Returns the owner, id and key of the request, or `None` if none was in flight.
+    /// Returns the owner, id and key of the request, or `None` if it is no longer in flight.
     pub(crate) fn complete(
         &mut self,
         seq: u8,
+        id: u64,
         outcome: Outcome,
         now: u64,
     ) -> Option<(Owner, u64, Key)> {
         let slot = self.slot_mut(seq)?;
-        let State::InFlight { owner, id, .. } = slot.state else {
+        let State::InFlight { owner, id: i, .. } = slot.state else {
             return None;
         };
+        if i != id {
+            return None;
+        }
         let key = slot.key;
         match owner {
             Owner::Sync => slot.state = State::Done { id, outcome },
@@ -475,12 +544,12 @@ impl SeqTable {
         true
     }
 
-    /// Returns the earliest deadline of a request in flight.
+    /// Returns the earliest deadline of a request on the wire.
     pub(crate) fn next_deadline(&self) -> Option<u64> {
         self.slots
             .iter()
             .filter_map(|s| match s.state {
-                State::InFlight { deadline, .. } => Some(deadline),
+                State::InFlight { deadline, .. } if deadline != UNSENT => Some(deadline),
                 _ => None,
             })
             .min()

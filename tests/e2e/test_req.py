@@ -610,10 +610,11 @@ def test_seq_quarantine():
             lib.raises(errno.EAGAIN, abi.request, nb, SAT, APP, 0x01, b"x", 0, 0, 2000, 0)
             # ... and a blocking request waits until the first seq expires (interrupted if it
             # still waits 3 s after that).
+            # (Its timeout bounds the wait for a seq too: 10 s is longer than the wait.)
             limit = expiry + 3 - (time.monotonic() - first_done)
             try:
                 rsp = call_with_deadline(limit, abi.request, fb, SAT, APP, 0x01, b"z",
-                                         timeout_ms=2000, retries=0)
+                                         timeout_ms=10000, retries=0)
             except Deadline:
                 raise AssertionError(f"the blocking request was still waiting for a seq "
                                      f"{expiry + 3:.1f} s after the first request ended")
@@ -653,6 +654,145 @@ def test_seq_quarantine_survives_other_keys():
 
 
 test_seq_quarantine.timeout = 60
+
+
+def test_seq_wait_ends_at_the_timeout():
+    """A request that finds no usable seq waits at most its timeout_ms, then ends like any
+    request without a response: synthesized IPMB_CC_TIMEOUT (REQUEST returns it, SUBMIT
+    delivers it to the inbox), counted in req_timeouts, nothing sent."""
+    bmc, sat = lib.two_nodes()
+    fb = bmc.open()
+    fa = bmc.open()
+    try:
+        with Legacy(sat):
+            use_every_seq(fb, 0x01)
+            before = bmc.counters()
+            start = time.monotonic()
+            rsp = abi.request(fb, SAT, APP, 0x01, b"t", timeout_ms=300, retries=0)
+            took = time.monotonic() - start
+            synthesized(rsp, abi.CC_TIMEOUT, "REQUEST with no usable seq")
+            true(0.29 <= took < 2, f"REQUEST gave up after its 300 ms timeout ({took:.2f} s)")
+            start = time.monotonic()
+            id_, _ = abi.submit(fa, SAT, APP, 0x01, b"u", timeout_ms=300, retries=0)
+            took = time.monotonic() - start
+            true(0.29 <= took < 2, f"SUBMIT gave up after its 300 ms timeout ({took:.2f} s)")
+            m = receive_wait(fa)
+            eq(m["id"], id_, "id of the SUBMIT's outcome")
+            synthesized(m, abi.CC_TIMEOUT, "SUBMIT with no usable seq")
+            eq(delta(bmc.counters(), before, "req_sent", "req_timeouts", "tx_frames"),
+               dict(req_sent=2, req_timeouts=2, tx_frames=0), "counters of the two requests")
+    finally:
+        closing(fb, fa)
+
+
+test_seq_wait_ends_at_the_timeout.timeout = 60
+
+
+def test_timeout_runs_from_when_the_frame_is_on_the_wire():
+    """A frame that waits for the bus longer than the request's timeout is not timed out (nor
+    resent) before it was sent: the timeout runs from when the try is on the wire."""
+    bmc, sat = lib.two_nodes()
+    fb = bmc.open()
+    try:
+        def policy(req, n):
+            lib.vbus_param("delay_us", 0)  # the answer goes out at once
+            return echo(req, n)
+
+        with Legacy(sat, policy) as r:
+            lib.vbus_param("delay_us", 1000000)
+            try:
+                rsp = abi.request(fb, SAT, APP, 0x01, b"w", timeout_ms=300, retries=1)
+            finally:
+                lib.vbus_param("delay_us", 0)
+            answered(rsp, b"w", "request whose frame took 1 s to reach the wire")
+            eq(len(r.seen), 1, "tries the satellite saw")
+        c = bmc.counters()
+        eq((c["req_retries"], c["req_timeouts"], c["rsp_matched"]), (0, 0, 1),
+           "req_retries, req_timeouts, rsp_matched")
+    finally:
+        os.close(fb)
+
+
+def test_short_timeout_on_time_beside_long_ones():
+    """A request's timeout fires when it is due, not on a coarse tick: here 1 ms timeouts
+    while a 60 s request is in flight (the old 20 ms timeout work was up to 20 ms late)."""
+    bmc, sat = lib.two_nodes()
+    fa = bmc.open(os.O_RDWR | os.O_NONBLOCK)
+    fb = bmc.open()
+    # Timers and the clock are only as fine as the guest's clock source: in the TCG guest,
+    # jiffies (4 ms), so "on time" is within two of its ticks plus some overhead.
+    allowed = 2 * time.clock_getres(time.CLOCK_MONOTONIC) + 0.004
+    try:
+        abi.submit(fa, SAT, APP, 0x30, b"", timeout_ms=60000, retries=0)
+        late = []
+        for i in range(15):
+            start = time.monotonic()
+            rsp = abi.request(fb, SAT, APP, 0x31, bytes([i]), timeout_ms=1, retries=0)
+            late.append(time.monotonic() - start - 0.001)
+            synthesized(rsp, abi.CC_TIMEOUT, f"request {i}")
+        late.sort()
+        true(late[len(late) // 2] < allowed,
+             f"median lateness of 1 ms timeouts {late[len(late) // 2] * 1000:.1f} ms, "
+             f"allowed {allowed * 1000:.1f} ms (all: {[round(x * 1000, 1) for x in late]})")
+    finally:
+        closing(fa, fb)
+
+
+def kernel_log():
+    """The kernel log records as text (from /dev/kmsg, without consuming them)."""
+    fd = os.open("/dev/kmsg", os.O_RDONLY | os.O_NONBLOCK)
+    lines = []
+    try:
+        while True:
+            try:
+                lines.append(os.read(fd, 8192).decode(errors="replace"))
+            except BlockingIOError:
+                return lines
+            except BrokenPipeError:  # overwritten while reading: go on with the next
+                continue
+    finally:
+        os.close(fd)
+
+
+def test_timeouts_and_resends_not_on_system_wq():
+    """Timeouts and resends run on the instance's own workqueue: the kernel's warning about
+    work queued on the deprecated system_wq never names the module."""
+    bmc, sat = lib.two_nodes()
+    fb = bmc.open()
+    try:
+        synthesized(abi.request(fb, SAT, APP, 0x01, b"", timeout_ms=5, retries=2),
+                    abi.CC_TIMEOUT, "request resent and timed out")
+        eq(bmc.counters()["req_retries"], 2, "req_retries")
+        eq([ln for ln in kernel_log() if "deprecated workqueue" in ln], [],
+           "kernel log lines about the deprecated workqueue")
+    finally:
+        os.close(fb)
+
+
+def test_nonblocking_submit_does_not_wait_for_the_transfer():
+    """SUBMIT with O_NONBLOCK returns before the frame is on the wire (the transmit work
+    sends it); the outcome arrives in the inbox as usual."""
+    bmc, sat = lib.two_nodes()
+    fa = bmc.open(os.O_RDWR | os.O_NONBLOCK)
+    try:
+        def policy(req, n):
+            lib.vbus_param("delay_us", 0)
+            return echo(req, n)
+
+        with Legacy(sat, policy):
+            lib.vbus_param("delay_us", 1000000)
+            try:
+                start = time.monotonic()
+                id_, seq = abi.submit(fa, SAT, APP, 0x01, b"nb", timeout_ms=3000, retries=0)
+                took = time.monotonic() - start
+                m = receive_wait(fa, 5000)
+            finally:
+                lib.vbus_param("delay_us", 0)
+        true(took < 0.5, f"SUBMIT returned after {took:.3f} s with a transfer taking 1 s")
+        eq((m["id"], m["seq"]), (id_, seq), "id and seq of the outcome")
+        answered(m, b"nb", "the queued request")
+    finally:
+        os.close(fa)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1083,6 +1223,69 @@ def test_ioctls_after_unbind_enodev():
         eq(got, dict.fromkeys(got, "ENODEV"), "ioctls on files open across unbind")
     finally:
         closing(fb, fa, fr)
+
+
+def test_oversized_requests_after_unbind_enodev():
+    """After unbind, a REQUEST or SUBMIT too long for max_frame_len gives ENODEV like any
+    other, not a synthesized IPMB_CC_TOO_LONG."""
+    bmc, sat = lib.two_nodes()
+    fb = bmc.open()
+    fa = bmc.open(os.O_RDWR | os.O_NONBLOCK)
+    try:
+        big = bytes(abi.info(fb)["max_frame_len"])
+        bmc.delete()
+        got = {}
+        for name, fn, fd in (("REQUEST", abi.request, fb), ("SUBMIT", abi.submit, fa)):
+            try:
+                fn(fd, SAT, APP, 0x01, big, timeout_ms=50, retries=0)
+                got[name] = "success"
+            except OSError as e:
+                got[name] = errno.errorcode.get(e.errno)
+        eq(got, dict(REQUEST="ENODEV", SUBMIT="ENODEV"), "oversized requests after unbind")
+    finally:
+        closing(fb, fa)
+
+
+def test_unbind_stops_transmit_retries():
+    """Unbind during a send's NAK retries: the send stops at the next try (unbind waits for one
+    transfer, not for every retry), and the REQUEST gives ENODEV, not IPMB_CC_BUS_ERROR."""
+    bmc, sat = lib.two_nodes("tx_retries=15")
+    fb = bmc.open()
+    result = []
+
+    def sync_request():
+        try:
+            result.append(abi.request(fb, SAT, APP, 0x01, b"r", timeout_ms=5000, retries=0))
+        except OSError as e:
+            result.append(errno.errorcode.get(e.errno))
+        times.append(time.monotonic())
+
+    t = threading.Thread(target=sync_request, daemon=True)
+    naks = 1000
+    lib.vbus_param("nak_next", naks)
+    times = []
+    try:
+        times.append(time.monotonic())
+        t.start()
+        # 15 retries back off 0.5, 1, 2, 4, 8 and then 16 ms each: about 175 ms in all.
+        # (One counter file: reading them all takes long enough in the TCG guest to miss it.)
+        retries = os.path.join(bmc.path, "statistics", "tx_retries")
+        seen = wait_for(lambda: int(lib.read(retries)), "the send is being retried")
+        times.append(time.monotonic())
+        bmc.delete()
+        times.append(time.monotonic())
+        t.join(5)
+        times = [round(x - times[0], 3) for x in times]
+        true(not t.is_alive(), "the REQUEST returned after unbind")
+        tries = naks - int(lib.read("/sys/module/i2c_vbus/parameters/nak_next"))
+    finally:
+        lib.vbus_param("nak_next", 0)
+        os.close(fb)
+        if t.ident is not None:
+            t.join(5)
+    eq(result, ["ENODEV"], f"what the REQUEST NAKed across unbind returned (retries seen {seen}, "
+                           f"times: retrying, unbound, returned {times[1:]})")
+    true(tries < 16, f"the send stopped retrying at unbind ({tries} of 16 tries made)")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -54,7 +54,7 @@
 #define IPMB_KIND_REQUEST	2	/* a request for a pair registered by this file */
 
 /* Completion codes the kernel synthesizes (flag IPMB_MSG_SYNTHESIZED). */
-#define IPMB_CC_TIMEOUT		0xc3	/* no response after every try */
+#define IPMB_CC_TIMEOUT		0xc3	/* no response after every try, or no seq in time */
 #define IPMB_CC_BUS_ERROR	0x82	/* NAK or bus error sending the request */
 #define IPMB_CC_TOO_LONG	0xc8	/* the request does not fit max_frame_len */
 
@@ -118,7 +118,11 @@ struct ipmb_stats {
  * checksums. REQUEST then waits and returns the response in the same structure: cc,
  * data_len and data (the response data after cc), seq, and flags (IPMB_MSG_SYNTHESIZED if
  * the kernel made the cc up). SUBMIT returns at once with id and seq set; the response
- * arrives later through IPMB_IOC_RECEIVE with the same id.
+ * arrives later through IPMB_IOC_RECEIVE with the same id. With O_NONBLOCK, SUBMIT does not
+ * wait for the transfer either: the kernel sends the request afterwards, and a send failure
+ * arrives as IPMB_CC_BUS_ERROR. timeout_ms runs from when each try is on the wire. A request
+ * that finds no usable seq waits for one (EAGAIN with O_NONBLOCK), at most timeout_ms; then
+ * it ends unsent with IPMB_CC_TIMEOUT, as a request nobody answered (seq 0).
  *
  * IPMB_IOC_RECEIVE returns the next message for this file: a response (kind
  * IPMB_KIND_RESPONSE, fields as REQUEST returns them) or a request for a registered pair

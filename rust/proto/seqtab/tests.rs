@@ -125,11 +125,14 @@ mod cases {
     fn retries_then_timeout() {
         let mut t = table!();
         let seq = t.alloc(K, Owner::Sync, 5, 0, 250 * MS, 2).unwrap_or(99);
+        assert!(t.sent(seq, 5, 0));
         assert_eq!(t.next_deadline(), Some(250 * MS));
         assert_eq!(t.expire(249 * MS), None);
-        assert_eq!(t.expire(250 * MS), Some(Expiry::Retry(seq)));
+        assert_eq!(t.expire(250 * MS), Some(Expiry::Retry { seq, id: 5 }));
+        assert!(t.sent(seq, 5, 250 * MS));
         assert_eq!(t.next_deadline(), Some(500 * MS));
-        assert_eq!(t.expire(500 * MS), Some(Expiry::Retry(seq)));
+        assert_eq!(t.expire(500 * MS), Some(Expiry::Retry { seq, id: 5 }));
+        assert!(t.sent(seq, 5, 500 * MS));
         assert_eq!(
             t.expire(750 * MS),
             Some(Expiry::TimedOut {
@@ -155,6 +158,7 @@ mod cases {
     fn async_timeout_frees_slot() {
         let mut t = table!();
         let seq = t.alloc(K, Owner::Async(3), 8, 0, MS, 0).unwrap_or(99);
+        assert!(t.sent(seq, 8, 0));
         assert_eq!(
             t.expire(MS),
             Some(Expiry::TimedOut {
@@ -209,13 +213,77 @@ mod cases {
         let mut t = table!();
         let s = t.alloc(K, Owner::Sync, 1, 0, MS, 3).unwrap_or(99);
         assert_eq!(
-            t.complete(s, Outcome::Synthesized(0x82), 0),
+            t.complete(s, 1, Outcome::Synthesized(0x82), 0),
             Some((Owner::Sync, 1, K))
         );
-        assert_eq!(t.complete(s, Outcome::Synthesized(0x82), 0), None);
+        assert_eq!(t.complete(s, 1, Outcome::Synthesized(0x82), 0), None);
         assert_eq!(t.next_deadline(), None);
         assert_eq!(t.take(s, 0), Some(Outcome::Synthesized(0x82)));
         assert_eq!(t.take(s, 0), None);
+    }
+
+    #[test]
+    fn stale_completion_leaves_reused_seq_alone() {
+        let mut t = table!();
+        // Fill every seq so the next allocation wraps round to seq 0.
+        for i in 0..64u64 {
+            assert_eq!(
+                t.alloc(other_cmd(i as u8), Owner::Async(0), i, 0, MS, 0),
+                Some(i as u8)
+            );
+        }
+        // Request 0 ends (answered) while its sender is still busy; another exchange takes
+        // its seq.
+        assert!(matches!(
+            t.on_response(other_cmd(0), 0, 8, 0),
+            Match::Matched { .. }
+        ));
+        assert_eq!(t.alloc(K, Owner::Sync, 100, 0, MS, 0), Some(0));
+        // The first sender's reports (sent, or failed) must not touch the new request.
+        assert!(!t.sent(0, 0, 0));
+        assert_eq!(t.complete(0, 0, Outcome::Synthesized(0x82), 0), None);
+        assert_eq!(t.take(0, 0), None);
+        assert_eq!(t.next_deadline(), None);
+        assert_eq!(
+            t.complete(0, 100, Outcome::Synthesized(0x82), 0),
+            Some((Owner::Sync, 100, K))
+        );
+    }
+
+    #[test]
+    fn deadline_starts_when_sent() {
+        let mut t = table!();
+        let seq = t.alloc(K, Owner::Sync, 1, 0, 10 * MS, 1).unwrap_or(99);
+        // Waiting for the bus for longer than the timeout does not time it out...
+        assert_eq!(t.next_deadline(), None);
+        assert_eq!(t.expire(50 * MS), None);
+        // ... its timeout runs from when it is on the wire.
+        assert!(t.sent(seq, 1, 50 * MS));
+        assert_eq!(t.expire(59 * MS), None);
+        assert_eq!(t.expire(60 * MS), Some(Expiry::Retry { seq, id: 1 }));
+        // So does the resend's.
+        assert_eq!(t.expire(90 * MS), None);
+        assert!(t.sent(seq, 1, 90 * MS));
+        assert_eq!(t.next_deadline(), Some(100 * MS));
+    }
+
+    #[test]
+    fn queued_sends_are_taken_oldest_first() {
+        let mut t = table!();
+        let a = t.alloc(K, Owner::Async(0), 7, 0, MS, 0).unwrap_or(99);
+        let b = t
+            .alloc(other_cmd(2), Owner::Async(0), 5, 0, MS, 0)
+            .unwrap_or(99);
+        let c = t
+            .alloc(other_cmd(3), Owner::Async(0), 9, 0, MS, 0)
+            .unwrap_or(99);
+        t.queue(a, 7);
+        t.queue(b, 5);
+        // A stale id queues nothing.
+        t.queue(c, 1);
+        assert_eq!(t.next_queued(), Some((b, 5)));
+        assert_eq!(t.next_queued(), Some((a, 7)));
+        assert_eq!(t.next_queued(), None);
     }
 
     #[test]
