@@ -30,6 +30,7 @@ use super::OpenFile;
 use crate::{
     instance::{
         Instance,
+        Wake,
         MAX_LEN_LIMIT,
         REC_HDR, //
     },
