@@ -333,9 +333,12 @@ impl Instance {
     }
 
     /// Unbind: marks the instance dead, wakes every waiter, cancels the response timer, and
-    /// waits for a transmission in flight and for the transmit work.
+    /// waits for a transmission in flight and for the transmit work. Only the first call does
+    /// anything: unbind kills, and the driver data's guard kills again when it is dropped.
     pub(crate) fn kill(&self) {
-        self.rx.lock().st.dead = true;
+        if core::mem::replace(&mut self.rx.lock().st.dead, true) {
+            return;
+        }
         self.wait.notify_all();
         self.seq_wait.iter().for_each(CondVar::notify_all);
         (0..MAX_CLIENTS)
