@@ -7,7 +7,9 @@
 //! (truncated to the buffer); `write()` takes a frame in the same format and sends it.
 //! Each file has its own state ([`OpenFile`]): the instance and, for the first `MAX_CLIENTS`
 //! (64) files open at a time, a client place with an inbox for asynchronous requests and
-//! registered requests. The ioctls (the `ipmb.h` ABI) are in `chardev/ioctl.rs`. The rules for
+//! registered requests, and a reply box for the responses to the requests it wrote: its
+//! `read()` takes those and the shared queue's frames in arrival order
+//! (`instance/writers.rs`). The ioctls (the `ipmb.h` ABI) are in `chardev/ioctl.rs`. The rules for
 //! contexts and locks are those of `rust/instance.rs`.
 
 use kernel::{
@@ -31,14 +33,14 @@ use crate::{
     instance::{
         Inbox,
         Instance,
-        MAX_LEN_LIMIT, //
+        ReadBuf,
+        Wake,
+        MAX_LEN_LIMIT,
+        REPLY_HDR, //
     },
-    proto::{
-        frame::{
-            self,
-            Header, //
-        },
-        seqtab::Key,
+    proto::frame::{
+        self,
+        Header, //
     },
 };
 
@@ -115,15 +117,17 @@ impl miscdev::MiscFile for OpenFile {
 
     fn read(&self, file: &File, mut buf: UserSliceWriter) -> Result<usize> {
         let instance = &self.instance;
-        let mut out = [0u8; 1 + MAX_LEN_LIMIT];
-        let n = {
+        // The frame lands at `REPLY_HDR`, the length byte just before it.
+        let mut out: ReadBuf = [0u8; REPLY_HDR + MAX_LEN_LIMIT];
+        let (end, from) = {
             let mut guard = instance.rx.lock();
             loop {
                 if guard.st.dead {
                     return Err(ENODEV);
                 }
-                if let Some(n) = guard.st.ring.pop_into(&mut out[1..]) {
-                    break n;
+                // The responses to this file's `write()` requests, and the shared queue.
+                if let Some(got) = guard.st.pop_read(self.client, &mut out) {
+                    break got;
                 }
                 if Self::nonblock(file) {
                     return Err(EAGAIN);
@@ -134,19 +138,19 @@ impl miscdev::MiscFile for OpenFile {
             }
         };
         // The length byte counts every byte after itself; frames are at most 240 bytes.
-        out[0] = n as u8;
+        let n = end - REPLY_HDR;
+        out[REPLY_HDR - 1] = n as u8;
         let count = buf.len().min(n + 1);
-        if let Err(e) = buf.write_slice(&out[..count]) {
-            // The reader did not get the frame: put it back at the head for the next one.
-            let mut guard = instance.rx.lock();
-            if guard.st.ring.push_front(&out[1..=n]).is_err() {
-                guard.st.counters.rx_overflow += 1;
-            }
-            drop(guard);
-            instance.wait.notify_all();
-            return Err(e);
-        }
-        Ok(count)
+        let copied = buf.write_slice(&out[REPLY_HDR - 1..REPLY_HDR - 1 + count]);
+        // Not copied: the frame goes back to the head for the next reader.
+        let mut wake = Wake::default();
+        instance
+            .rx
+            .lock()
+            .st
+            .read_done(from, &out[..end], copied.is_ok(), &mut wake);
+        instance.wake(wake);
+        copied.map(|()| count)
     }
 
     fn write(&self, _file: &File, mut buf: UserSliceReader) -> Result<usize> {
@@ -165,18 +169,14 @@ impl miscdev::MiscFile for OpenFile {
         if frame::validate(frame, instance.max_len).is_err() {
             return Err(instance.invalid());
         }
-        if !frame::is_response(frame[frame::NETFN_LUN]) {
-            // Keep the seq of a request sent this way away from our own requests for the
-            // same exchange: its response belongs to read().
-            if let Some(h) = Header::parse(frame) {
-                let mut g = instance.rx.lock();
-                let now = instance.now();
-                if !g.st.seqs.note_external(Key::of_request(&h), h.seq, now) {
-                    return Err(EBUSY);
-                }
+        match Header::parse(frame) {
+            // A request: its seq stays away from the kernel's own requests for the same
+            // exchange, and its response goes to this file's `read()`.
+            Some(h) if !frame::is_response(frame[frame::NETFN_LUN]) => {
+                instance.write_request(self.client, frame, &h)?
             }
+            _ => instance.send(frame, false)?,
         }
-        instance.send(frame, false)?;
         Ok(count)
     }
 
@@ -192,7 +192,7 @@ impl miscdev::MiscFile for OpenFile {
         }
         let mut g = instance.rx.lock();
         let mut mask = EPOLLOUT;
-        if !g.st.ring.is_empty() {
+        if g.st.readable(self.client) {
             mask |= EPOLLIN | EPOLLRDNORM;
         }
         if let Some(inbox) = self.client.and_then(|c| g.st.clients.inbox(c)) {

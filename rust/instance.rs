@@ -11,7 +11,9 @@
 //! - `instance/clients.rs`: the client places, their inboxes, the registered routes and the
 //!   inbox reservations of asynchronous requests;
 //! - `instance/requester.rs`: requests, seq allocation, the synchronous wait, the response
-//!   timer and the transmit work.
+//!   timer and the transmit work;
+//! - `instance/writers.rs`: responses to the requests files send with `write()`, and the two
+//!   queues `read()` takes from.
 //!
 //! Execution contexts and locking:
 //!
@@ -19,7 +21,8 @@
 //!   handler. It takes only `Instance::rx`, an IRQ-saving spinlock, never sleeps or allocates,
 //!   and wakes waiters after dropping the lock. A checked frame goes to exactly one place: the
 //!   request it answers (a synchronous caller's slot or an asynchronous caller's inbox), the
-//!   inbox of the file that registered its netFn and cmd, or the `read()` queue.
+//!   reply box of the file that wrote the request with `write()`, the inbox of the file that
+//!   registered its netFn and cmd (or holds the default route), or the shared `read()` queue.
 //! - `read`, `write`, `poll` and the ioctls run in process context. Waiting is always on a
 //!   condition variable with `rx` released while asleep. Transmission holds `Instance::tx` (a
 //!   mutex) across the I2C transfer and its retries, which serialises transmissions and lets
@@ -78,6 +81,7 @@ use crate::{
             SEQ_EXPIRY_MS, //
         },
         stats::Counters,
+        writers::WriteNotes,
     },
     uapi,
 };
@@ -86,12 +90,15 @@ mod clients;
 mod irq;
 mod requester;
 mod tx;
+mod writers;
 
 pub(crate) use clients::{
     Clients,
     Inbox,
+    Queue,
     MAX_CLIENTS,
-    REC_HDR, //
+    REC_HDR,
+    REPLY_HDR, //
 };
 use clients::{
     INBOX_LEN,
@@ -99,6 +106,7 @@ use clients::{
 };
 use requester::SeqFrames;
 use tx::TxState;
+pub(crate) use writers::ReadBuf;
 
 /// The largest frame an instance can be configured to accept (`max_frame_len`,
 /// `max-frame-length`), address included.
@@ -148,8 +156,14 @@ pub(crate) struct State {
     requests: SeqFrames,
     /// The responses of synchronous requests, until their callers collect them.
     responses: SeqFrames,
-    /// The client places with their inboxes, and the registered routes.
+    /// The client places with their mailboxes, and the registered routes.
     pub(crate) clients: Clients,
+    /// The writers of the requests sent with `write()` (16 KiB: allocated zeroed in place).
+    pub(crate) notes: KVBox<WriteNotes>,
+    /// Frames the shared `read()` queue took in, and gave out (less those put back): the
+    /// stamps that order it with the reply boxes (`instance/writers.rs`).
+    shared_in: u64,
+    shared_out: u64,
     pub(crate) next_id: u64,
     /// The deadline the response timer is set for, until it fires.
     timer_at: Option<u64>,
@@ -218,6 +232,10 @@ impl_has_hr_timer! {
 // `Finish::Answered`) carries no data; the data of other variants is not read in that state.
 unsafe impl pin_init::Zeroable for SeqTable {}
 
+// SAFETY: All-zero bytes are a valid, empty `WriteNotes` (see `rust/proto/writers.rs`): its
+// fields are integers and arrays of structures of integers; a note with `until` 0 is free.
+unsafe impl pin_init::Zeroable for WriteNotes {}
+
 /// Probe-time configuration of an instance.
 pub(crate) struct Config {
     pub(crate) adapter: u32,
@@ -249,6 +267,9 @@ impl Instance {
                 requests: SeqFrames::new(cfg.max_len)?,
                 responses: SeqFrames::new(cfg.max_len)?,
                 clients: Clients::new()?,
+                notes: KVBox::init(pin_init::zeroed::<WriteNotes>(), GFP_KERNEL)?,
+                shared_in: 0,
+                shared_out: 0,
                 next_id: 1,
                 timer_at: None,
             },

@@ -21,7 +21,7 @@ use crate::proto::{
 };
 
 /// `IPMB_ABI_VERSION`.
-pub(crate) const ABI_VERSION: u32 = 3;
+pub(crate) const ABI_VERSION: u32 = 4;
 /// `IPMB_IOC_MAGIC`.
 pub(crate) const IOC_MAGIC: u32 = 0xBB;
 /// `IPMB_MAX_DATA`.
@@ -46,6 +46,8 @@ pub(crate) const CC_TIMEOUT: u8 = frame::CC_TIMEOUT;
 pub(crate) const CC_BUS_ERROR: u8 = 0x82;
 /// `IPMB_CC_TOO_LONG`.
 pub(crate) const CC_TOO_LONG: u8 = 0xc8;
+/// `IPMB_CMD_DEFAULT`: `struct ipmb_cmd` names the default route, not one (netFn, cmd) pair.
+pub(crate) const CMD_DEFAULT: u8 = 0x01;
 
 /// The flags `IPMB_IOC_REQUEST` and `IPMB_IOC_SUBMIT` take.
 pub(crate) const REQUEST_FLAGS: u8 = MSG_BROADCAST;
@@ -93,6 +95,8 @@ pub(crate) struct Info {
 
 /// Number of counters in `struct ipmb_stats` before `rx_queued`.
 pub(crate) const STATS_COUNTERS: usize = 23;
+/// Number of counters in `struct ipmb_stats` after `req_inflight` (ABI version 4).
+pub(crate) const STATS_MORE: usize = 4;
 
 /// `struct ipmb_stats`.
 #[repr(C)]
@@ -103,7 +107,19 @@ pub(crate) struct Stats {
     pub(crate) counters: [u64; STATS_COUNTERS],
     pub(crate) rx_queued: u64,
     pub(crate) req_inflight: u64,
-    pub(crate) reserved: [u64; 7],
+    /// The counters after the first [`STATS_COUNTERS`], in the order of [`stats::NAMES`].
+    pub(crate) more: [u64; STATS_MORE],
+    pub(crate) reserved: [u64; 7 - STATS_MORE],
+}
+
+impl Stats {
+    /// Puts `values` (the counters in the order of [`stats::NAMES`]) into their fields.
+    pub(crate) fn set_counters(&mut self, values: &[u64]) {
+        let fields = self.counters.iter_mut().chain(self.more.iter_mut());
+        for (field, value) in fields.zip(values) {
+            *field = *value;
+        }
+    }
 }
 
 /// `struct ipmb_msg`.
@@ -223,7 +239,8 @@ impl Msg {
 pub(crate) struct Cmd {
     pub(crate) netfn: u8,
     pub(crate) cmd: u8,
-    pub(crate) reserved: u16,
+    pub(crate) flags: u8,
+    pub(crate) reserved: u8,
 }
 
 // The layouts, field by field: the sum of the field sizes equals the size, so there is no
@@ -247,8 +264,9 @@ const _: () = {
     assert!(size_of::<Stats>() == 32 * 8);
     assert!(offset_of!(Stats, rx_queued) == STATS_COUNTERS * 8);
     assert!(offset_of!(Stats, req_inflight) == (STATS_COUNTERS + 1) * 8);
-    assert!(offset_of!(Stats, reserved) == (STATS_COUNTERS + 2) * 8);
-    assert!(stats::NAMES.len() == STATS_COUNTERS);
+    assert!(offset_of!(Stats, more) == (STATS_COUNTERS + 2) * 8);
+    assert!(offset_of!(Stats, reserved) == (STATS_COUNTERS + 2 + STATS_MORE) * 8);
+    assert!(stats::NAMES.len() == STATS_COUNTERS + STATS_MORE);
     assert!(size_of::<Msg>() == 40 + MAX_DATA);
     assert!(offset_of!(Msg, timeout_ms) == 8);
     assert!(offset_of!(Msg, data_len) == 12);
@@ -266,7 +284,8 @@ const _: () = {
     assert!(offset_of!(Msg, data) == 40);
     assert!(size_of::<Cmd>() == 4);
     assert!(offset_of!(Cmd, cmd) == 1);
-    assert!(offset_of!(Cmd, reserved) == 2);
+    assert!(offset_of!(Cmd, flags) == 2);
+    assert!(offset_of!(Cmd, reserved) == 3);
 };
 
 /// The kernel's byte views of the structures, for copying them from and to userspace.
@@ -399,6 +418,24 @@ mod tests {
             assert!(!m.input_valid(REQUEST_FLAGS));
             assert!(!m.input_valid(RESPOND_FLAGS));
         }
+    }
+
+    #[test]
+    fn counters_fill_both_blocks_in_order() {
+        let mut values = [0u64; stats::NAMES.len()];
+        for (i, v) in values.iter_mut().enumerate() {
+            *v = i as u64 + 1;
+        }
+        let mut s = Stats::default();
+        s.set_counters(&values);
+        assert_eq!(s.counters[0], 1);
+        assert_eq!(s.counters[STATS_COUNTERS - 1], STATS_COUNTERS as u64);
+        assert_eq!(s.more[0], STATS_COUNTERS as u64 + 1);
+        assert_eq!(s.more[STATS_MORE - 1], stats::NAMES.len() as u64);
+        assert_eq!(
+            (s.rx_queued, s.req_inflight, s.reserved),
+            (0, 0, [0; 7 - STATS_MORE])
+        );
     }
 
     #[test]

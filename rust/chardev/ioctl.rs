@@ -6,7 +6,8 @@
 //! `IPMB_IOC_INFO` and `IPMB_IOC_STATS` describe the instance; `IPMB_IOC_REQUEST` sends a
 //! request and waits for its response; `IPMB_IOC_SUBMIT` sends one whose completion arrives
 //! in the file's inbox, read with `IPMB_IOC_RECEIVE`, as do the requests routed to the file by
-//! `IPMB_IOC_REGISTER`, which it answers with `IPMB_IOC_RESPOND`. The structures cross the
+//! `IPMB_IOC_REGISTER` (a pair, or the default route), which it answers with
+//! `IPMB_IOC_RESPOND`. The structures cross the
 //! user boundary whole, through their `kernel::transmute` byte views (`rust/uapi.rs`); every
 //! message read from userspace is checked for unknown flags and reserved bits first.
 
@@ -30,6 +31,7 @@ use super::OpenFile;
 use crate::{
     instance::{
         Instance,
+        Queue,
         Wake,
         MAX_LEN_LIMIT,
         REC_HDR, //
@@ -121,7 +123,7 @@ impl OpenFile {
                     return Err(EMFILE);
                 }
                 // Its place stays reserved until the copy below is done.
-                if let Some(n) = g.st.clients.take(c, &mut rec) {
+                if let Some(n) = g.st.clients.take(c, Queue::Inbox, &mut rec) {
                     break n;
                 }
                 if Self::nonblock(file) {
@@ -152,8 +154,8 @@ impl OpenFile {
         {
             let mut g = instance.rx.lock();
             if copied.is_ok() {
-                g.st.clients.delivered(c);
-            } else if !g.st.clients.put_back(c, &rec[..n], &mut wake) {
+                g.st.clients.delivered(c, Queue::Inbox);
+            } else if !g.st.clients.put_back(c, Queue::Inbox, &rec[..n], &mut wake) {
                 // Not delivered, and the file has no inbox to put it back into: count the
                 // loss (the place was kept for it, so this does not happen).
                 g.st.counters.rx_route_overflow += 1;
@@ -168,16 +170,28 @@ impl OpenFile {
         Instance::submit(&self.instance, c, m, Self::nonblock(file))
     }
 
+    /// `IPMB_IOC_REGISTER` (`add`) and `IPMB_IOC_UNREGISTER`: a (netFn, cmd) pair, or with
+    /// `IPMB_CMD_DEFAULT` (netFn and cmd 0) the default route.
     fn register(&self, cmd: &Cmd, add: bool) -> Result {
         let c = self.client.ok_or(EMFILE)?;
-        if !frame::request_netfn(cmd.netfn) || cmd.reserved != 0 {
+        let default = cmd.flags == uapi::CMD_DEFAULT;
+        let valid = match cmd.flags {
+            0 => frame::request_netfn(cmd.netfn),
+            uapi::CMD_DEFAULT => cmd.netfn == 0 && cmd.cmd == 0,
+            _ => false,
+        };
+        if !valid || cmd.reserved != 0 {
             return Err(EINVAL);
         }
         let mut g = self.instance.rx.lock();
         if g.st.dead {
             return Err(ENODEV);
         }
-        g.st.clients.register(c, cmd.netfn, cmd.cmd, add)
+        if default {
+            g.st.clients.register_default(c, add)
+        } else {
+            g.st.clients.register(c, cmd.netfn, cmd.cmd, add)
+        }
     }
 
     fn respond(&self, m: &Msg) -> Result {
@@ -220,11 +234,12 @@ impl OpenFile {
         if g.st.dead {
             return Err(ENODEV);
         }
-        Ok(Stats {
-            counters: g.st.counters.values(),
+        let mut stats = Stats {
             rx_queued: g.st.ring.len() as u64,
             req_inflight: g.st.seqs.busy() as u64,
             ..pin_init::zeroed()
-        })
+        };
+        stats.set_counters(&g.st.counters.values());
+        Ok(stats)
     }
 }

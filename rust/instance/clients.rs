@@ -1,21 +1,26 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The client places of an instance: their inboxes, the registered (netFn, cmd) routes, and the
-//! inbox reservations of asynchronous requests.
+//! The client places of an instance: their inboxes and reply boxes, the registered routes
+//! (with the default route), and the reservations of their places.
 //!
-//! A client is an open file with a place (the first [`MAX_CLIENTS`] files open at a time). Its
-//! inbox holds the messages waiting for `IPMB_IOC_RECEIVE`: routed requests and the completions
-//! of its asynchronous requests. This file is the one owner of the reservation rule: every
-//! asynchronous request in flight holds one inbox place ([`Clients::reserve`]), released when
-//! its completion is delivered into it ([`Clients::complete`]), and so does every message
-//! being copied out to userspace ([`Clients::take`]), until the copy is done
-//! ([`Clients::delivered`]) or has failed and the message is back at the head
-//! ([`Clients::put_back`]). So completions and put-back messages always fit; other messages
-//! ([`Clients::deliver_request`]) only take places nobody reserved.
+//! A client is an open file with a place (the first [`MAX_CLIENTS`] files open at a time). Each
+//! place has two mailboxes (`instance/clients/mailbox.rs`), allocated when the file is opened:
+//! the inbox holds the messages waiting for `IPMB_IOC_RECEIVE` (routed requests and the
+//! completions of its asynchronous requests), the reply box the responses to the requests the
+//! file sent with `write()`, waiting for its `read()`.
+//!
+//! This file is the one owner of the reservation rule: every asynchronous request in flight
+//! holds one inbox place ([`Clients::reserve`]), released when its completion is delivered into
+//! it ([`Clients::complete`]), and every record being copied out to userspace holds its place
+//! ([`Clients::take`]) until the copy is done ([`Clients::delivered`]) or has failed and the
+//! record is back at the head ([`Clients::put_back`]), in either mailbox. So completions and
+//! put-back records always fit; other records ([`Clients::deliver_request`],
+//! [`Clients::deliver_reply`]) only take places nobody reserved.
 //!
 //! Each client also keeps the list of the routes it registered (at most
 //! [`MAX_REGISTRATIONS`]), so that releasing its place clears exactly those instead of
-//! scanning the whole route table with interrupts off.
+//! scanning the whole route table with interrupts off. A place's generation changes whenever
+//! a file takes it, so that a note naming a closed file ([`Writer`]) never reaches the next.
 //!
 //! Everything here runs under `Instance::rx`, in any context: bounded work, no allocation
 //! except [`Clients::new`] and [`Inbox::new`].
@@ -23,14 +28,17 @@
 use kernel::prelude::*;
 
 use super::{
-    Storage,
     Wake,
     MAX_LEN_LIMIT, //
 };
 use crate::{
-    proto::ring::FrameRing,
+    proto::writers::Writer,
     uapi, //
 };
+
+mod mailbox;
+
+use mailbox::Mailbox;
 
 /// Files per instance that can have an inbox (for asynchronous requests and registrations).
 pub(crate) const MAX_CLIENTS: usize = 64;
@@ -38,35 +46,45 @@ pub(crate) const MAX_CLIENTS: usize = 64;
 pub(crate) const INBOX_LEN: usize = 32;
 /// Inbox record header: kind, flags, then the id (8 bytes, little endian).
 pub(crate) const REC_HDR: usize = 10;
+/// Responses a reply box holds: the responses to the file's `write()` requests that it has
+/// not read yet.
+pub(crate) const REPLY_LEN: usize = 16;
+/// Reply record header: the arrival stamp (8 bytes, little endian), see [`Clients::deliver_reply`].
+pub(crate) const REPLY_HDR: usize = 8;
 /// Registrable (netFn, cmd) pairs: 32 request netFns times 256 commands.
 const ROUTES: usize = 32 * 256;
 /// (netFn, cmd) pairs one client may hold (`IPMB_IOC_REGISTER` gives `ENOSPC` beyond): every
 /// command of one netFn.
 pub(crate) const MAX_REGISTRATIONS: usize = 256;
 
-/// The messages waiting for `IPMB_IOC_RECEIVE` on one file, and the routes it registered.
+/// Which mailbox of a client.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Queue {
+    /// The inbox, for `IPMB_IOC_RECEIVE`.
+    Inbox,
+    /// The reply box, for `read()`.
+    Replies,
+}
+
+/// The mailboxes of one file, and the routes it registered.
 ///
-/// Records are `[kind, flags, id (8 bytes LE), frame...]`. `outstanding` inbox places are
-/// reserved: for the file's asynchronous requests in flight, so their completions always fit,
-/// and for the messages being copied out to userspace, so they can go back if the copy fails.
+/// Inbox records are `[kind, flags, id (8 bytes LE), frame...]`; reply records are
+/// `[stamp (8 bytes LE), frame...]`.
 pub(crate) struct Inbox {
-    ring: FrameRing<Storage>,
-    outstanding: usize,
+    inbox: Mailbox,
+    replies: Mailbox,
     /// The route indices this file registered, in `routes[..registered]`.
     routes: [u16; MAX_REGISTRATIONS],
     registered: usize,
 }
 
 impl Inbox {
-    /// Allocates an inbox for frames of up to `max_len` bytes (process context).
+    /// Allocates the mailboxes for frames of up to `max_len` bytes (process context).
     pub(crate) fn new(max_len: usize) -> Result<KBox<Self>> {
-        let slot = max_len + REC_HDR;
-        let storage = Storage::new(FrameRing::<Storage>::storage_len(INBOX_LEN, slot))?;
-        let ring = FrameRing::new(storage, INBOX_LEN, slot).ok_or(EINVAL)?;
         Ok(KBox::new(
             Self {
-                ring,
-                outstanding: 0,
+                inbox: Mailbox::new(INBOX_LEN, max_len + REC_HDR)?,
+                replies: Mailbox::new(REPLY_LEN, max_len + REPLY_HDR)?,
                 routes: [0; MAX_REGISTRATIONS],
                 registered: 0,
             },
@@ -74,21 +92,11 @@ impl Inbox {
         )?)
     }
 
-    /// Room for a message that has no reservation.
-    fn has_room(&self) -> bool {
-        self.ring.len() + self.outstanding < self.ring.capacity()
-    }
-
-    fn push(&mut self, kind: u8, flags: u8, id: u64, f: &[u8]) -> bool {
-        let mut rec = [0u8; MAX_LEN_LIMIT + REC_HDR];
-        let Some(dst) = rec.get_mut(REC_HDR..REC_HDR + f.len()) else {
-            return false;
-        };
-        dst.copy_from_slice(f);
-        rec[0] = kind;
-        rec[1] = flags;
-        rec[2..REC_HDR].copy_from_slice(&id.to_le_bytes());
-        self.ring.push(&rec[..REC_HDR + f.len()]).is_ok()
+    fn mailbox(&mut self, which: Queue) -> &mut Mailbox {
+        match which {
+            Queue::Inbox => &mut self.inbox,
+            Queue::Replies => &mut self.replies,
+        }
     }
 
     /// The route indices this file registered.
@@ -96,10 +104,25 @@ impl Inbox {
         self.routes.get(..self.registered).unwrap_or(&[])
     }
 
-    /// True if no record waits.
+    /// True if no message waits for `IPMB_IOC_RECEIVE`.
     pub(crate) fn is_empty(&self) -> bool {
-        self.ring.is_empty()
+        self.inbox.is_empty()
     }
+}
+
+/// Builds the inbox record of frame `f` in `buf`; `None` if it does not fit.
+fn record<'a>(
+    buf: &'a mut [u8; MAX_LEN_LIMIT + REC_HDR],
+    kind: u8,
+    flags: u8,
+    id: u64,
+    f: &[u8],
+) -> Option<&'a [u8]> {
+    buf.get_mut(REC_HDR..REC_HDR + f.len())?.copy_from_slice(f);
+    buf[0] = kind;
+    buf[1] = flags;
+    buf[2..REC_HDR].copy_from_slice(&id.to_le_bytes());
+    buf.get(..REC_HDR + f.len())
 }
 
 /// Index of the route of (`netfn`, `cmd`).
@@ -107,12 +130,27 @@ fn route_index(netfn: u8, cmd: u8) -> usize {
     usize::from(netfn >> 1) * 256 + usize::from(cmd)
 }
 
+/// Where a response to a `write()` request went.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Reply {
+    /// Into the reply box of this place.
+    Delivered(usize),
+    /// Nowhere: the file that wrote the request was closed.
+    Gone,
+    /// Nowhere: the file's reply box is full.
+    Full,
+}
+
 /// The client places and the routes of an instance.
 pub(crate) struct Clients {
-    /// Per client place: its inbox, or `None` if the place is free.
+    /// Per client place: its mailboxes, or `None` if the place is free.
     places: KVec<Option<KBox<Inbox>>>,
+    /// Per client place: its generation, changed whenever a file takes the place.
+    gens: [u32; MAX_CLIENTS],
     /// Per (netFn / 2, cmd): the registered client's index + 1, or 0.
     routes: KVVec<u8>,
+    /// The default route: its client's index + 1, or 0.
+    default: u8,
 }
 
 impl Clients {
@@ -124,21 +162,25 @@ impl Clients {
         }
         Ok(Self {
             places,
+            gens: [0; MAX_CLIENTS],
             routes: KVVec::from_elem(0u8, ROUTES, GFP_KERNEL)?,
+            default: 0,
         })
     }
 
     /// Moves `inbox` into the first free place, if there is one, and returns that place.
     pub(crate) fn open(&mut self, inbox: &mut Option<KBox<Inbox>>) -> Option<usize> {
-        let free = self.places.iter().position(Option::is_none);
-        if let Some(place) = free.and_then(|c| self.places.get_mut(c)) {
-            *place = inbox.take();
+        let free = self.places.iter().position(Option::is_none)?;
+        let place = self.places.get_mut(free)?;
+        *place = inbox.take();
+        if let Some(gen) = self.gens.get_mut(free) {
+            *gen = gen.wrapping_add(1);
         }
-        free
+        Some(free)
     }
 
-    /// Frees place `c`, with the routes it registered, and returns its inbox, to be dropped
-    /// outside the IRQ-disabling lock. At most [`MAX_REGISTRATIONS`] steps.
+    /// Frees place `c`, with the routes it registered, and returns its mailboxes, to be
+    /// dropped outside the IRQ-disabling lock. At most [`MAX_REGISTRATIONS`] steps.
     pub(crate) fn release(&mut self, c: usize) -> Option<KBox<Inbox>> {
         let inbox = self.places.get_mut(c).and_then(Option::take)?;
         for &r in inbox.registrations() {
@@ -146,19 +188,23 @@ impl Clients {
                 *slot = 0;
             }
         }
+        if usize::from(self.default) == c + 1 {
+            self.default = 0;
+        }
         Some(inbox)
     }
 
-    /// The inbox of place `c`, if the place is taken.
+    /// The mailboxes of place `c`, if the place is taken.
     pub(crate) fn inbox(&mut self, c: usize) -> Option<&mut Inbox> {
         self.places.get_mut(c)?.as_deref_mut()
     }
 
-    /// The client that registered (`netfn`, `cmd`), if any.
+    /// The client a request for (`netfn`, `cmd`) goes to: the one that registered the pair,
+    /// else the one that holds the default route, if any.
     pub(crate) fn route(&self, netfn: u8, cmd: u8) -> Option<usize> {
         match self.routes.get(route_index(netfn, cmd)) {
             Some(&c) if c != 0 => Some(usize::from(c) - 1),
-            _ => None,
+            _ => usize::from(self.default).checked_sub(1),
         }
     }
 
@@ -194,11 +240,30 @@ impl Clients {
         Ok(())
     }
 
+    /// Takes (`add`) or gives up the default route for client `c`: `EBUSY` if another client
+    /// has it, `ENOENT` to give up a default route `c` does not have, `EMFILE` if `c` has no
+    /// place.
+    pub(crate) fn register_default(&mut self, c: usize, add: bool) -> Result {
+        if self.inbox(c).is_none() {
+            return Err(EMFILE);
+        }
+        // At most `MAX_CLIENTS` (64).
+        let tag = c as u8 + 1;
+        match (add, self.default) {
+            (true, 0) => self.default = tag,
+            (true, t) if t == tag => {}
+            (true, _) => return Err(EBUSY),
+            (false, t) if t == tag => self.default = 0,
+            (false, _) => return Err(ENOENT),
+        }
+        Ok(())
+    }
+
     /// Checks that client `c` can reserve an inbox place for an asynchronous request: `EMFILE`
     /// without an inbox, `EAGAIN` if it is full.
     pub(crate) fn can_reserve(&mut self, c: usize) -> Result {
         match self.inbox(c) {
-            Some(inbox) if inbox.has_room() => Ok(()),
+            Some(inbox) if inbox.inbox.has_room() => Ok(()),
             Some(_) => Err(EAGAIN),
             None => Err(EMFILE),
         }
@@ -208,15 +273,19 @@ impl Clients {
     /// [`Self::can_reserve`] said it can.
     pub(crate) fn reserve(&mut self, c: usize) {
         if let Some(inbox) = self.inbox(c) {
-            inbox.outstanding += 1;
+            inbox.inbox.reserve();
         }
     }
 
     /// Delivers a routed request to client `c`'s inbox, in a place nobody reserved; false if
     /// there is none.
     pub(crate) fn deliver_request(&mut self, c: usize, flags: u8, f: &[u8]) -> bool {
-        match self.inbox(c) {
-            Some(inbox) if inbox.has_room() => inbox.push(uapi::KIND_REQUEST, flags, 0, f),
+        let mut buf = [0u8; MAX_LEN_LIMIT + REC_HDR];
+        match (
+            self.inbox(c),
+            record(&mut buf, uapi::KIND_REQUEST, flags, 0, f),
+        ) {
+            (Some(inbox), Some(rec)) => inbox.inbox.deliver(rec),
             _ => false,
         }
     }
@@ -224,197 +293,93 @@ impl Clients {
     /// Delivers the completion of client `c`'s asynchronous request `id` into the place
     /// reserved for it; false if `c` has no inbox (or, which cannot happen, it is full).
     pub(crate) fn complete(&mut self, c: usize, id: u64, flags: u8, f: &[u8]) -> bool {
-        let Some(inbox) = self.inbox(c) else {
-            return false;
-        };
-        inbox.outstanding = inbox.outstanding.saturating_sub(1);
-        inbox.push(uapi::KIND_RESPONSE, flags, id, f)
+        let mut buf = [0u8; MAX_LEN_LIMIT + REC_HDR];
+        match (
+            self.inbox(c),
+            record(&mut buf, uapi::KIND_RESPONSE, flags, id, f),
+        ) {
+            (Some(inbox), Some(rec)) => inbox.inbox.complete(rec),
+            (Some(inbox), None) => {
+                // Give the reservation back all the same.
+                inbox.inbox.delivered();
+                false
+            }
+            _ => false,
+        }
     }
 
-    /// Takes the oldest record of client `c`'s inbox into `out` for `IPMB_IOC_RECEIVE`;
-    /// returns its length. Its place stays reserved until [`Self::delivered`] or
-    /// [`Self::put_back`], whichever the copy to userspace calls for.
-    pub(crate) fn take(&mut self, c: usize, out: &mut [u8]) -> Option<usize> {
-        let inbox = self.inbox(c)?;
-        let n = inbox.ring.pop_into(out)?;
-        inbox.outstanding += 1;
-        Some(n)
+    /// The file that holds place `c` now, as a note of its `write()` requests names it.
+    pub(crate) fn writer(&self, c: usize) -> Option<Writer> {
+        self.places.get(c)?.as_ref()?;
+        Some(Writer {
+            // At most `MAX_CLIENTS` (64).
+            place: c as u8,
+            gen: *self.gens.get(c)?,
+        })
+    }
+
+    /// Delivers the response `f` to a `write()` request of `w` into its reply box, in a place
+    /// nobody reserved, stamped with `stamp` (the number of frames the `read()` queue had taken
+    /// in when it arrived, so that `read()` returns both in arrival order).
+    pub(crate) fn deliver_reply(&mut self, w: Writer, stamp: u64, f: &[u8]) -> Reply {
+        let c = usize::from(w.place);
+        if self.gens.get(c) != Some(&w.gen) {
+            return Reply::Gone;
+        }
+        let Some(inbox) = self.inbox(c) else {
+            return Reply::Gone;
+        };
+        let mut buf = [0u8; MAX_LEN_LIMIT + REPLY_HDR];
+        let Some(dst) = buf.get_mut(REPLY_HDR..REPLY_HDR + f.len()) else {
+            return Reply::Full;
+        };
+        dst.copy_from_slice(f);
+        buf[..REPLY_HDR].copy_from_slice(&stamp.to_le_bytes());
+        if inbox.replies.deliver(&buf[..REPLY_HDR + f.len()]) {
+            Reply::Delivered(c)
+        } else {
+            Reply::Full
+        }
+    }
+
+    /// The stamp of the oldest response in client `c`'s reply box, if one waits.
+    pub(crate) fn reply_stamp(&mut self, c: usize) -> Option<u64> {
+        let rec = self.inbox(c)?.replies.peek()?;
+        let mut stamp = [0u8; REPLY_HDR];
+        stamp.copy_from_slice(rec.get(..REPLY_HDR)?);
+        Some(u64::from_le_bytes(stamp))
+    }
+
+    /// Takes the oldest record of mailbox `which` of client `c` into `out`; returns its
+    /// length. Its place stays reserved until [`Self::delivered`] or [`Self::put_back`],
+    /// whichever the copy to userspace calls for.
+    pub(crate) fn take(&mut self, c: usize, which: Queue, out: &mut [u8]) -> Option<usize> {
+        self.inbox(c)?.mailbox(which).take(out)
     }
 
     /// Ends a [`Self::take`] whose record reached userspace: frees its place.
-    pub(crate) fn delivered(&mut self, c: usize) {
+    pub(crate) fn delivered(&mut self, c: usize, which: Queue) {
         if let Some(inbox) = self.inbox(c) {
-            inbox.outstanding = inbox.outstanding.saturating_sub(1);
+            inbox.mailbox(which).delivered();
         }
     }
 
     /// Ends a [`Self::take`] whose copy to userspace failed: puts record `rec` back at the head
-    /// of client `c`'s inbox, in the place kept for it, and has the file's waiters woken (one
-    /// may have found the inbox empty meanwhile). False if it could not: `c` has no inbox (a
-    /// file that took a record has one) or no room (the kept place rules that out).
-    pub(crate) fn put_back(&mut self, c: usize, rec: &[u8], wake: &mut Wake) -> bool {
+    /// of mailbox `which` of client `c`, in the place kept for it, and has the file's waiters
+    /// woken (one may have found the mailbox empty meanwhile). False if it could not: `c` has
+    /// no mailboxes (a file that took a record has them) or no room (the kept place rules that
+    /// out).
+    pub(crate) fn put_back(&mut self, c: usize, which: Queue, rec: &[u8], wake: &mut Wake) -> bool {
         let Some(inbox) = self.inbox(c) else {
             return false;
         };
-        inbox.outstanding = inbox.outstanding.saturating_sub(1);
-        wake.client = Some(c);
-        inbox.ring.push_front(rec).is_ok()
+        match which {
+            Queue::Inbox => wake.client = Some(c),
+            Queue::Replies => wake.read = true,
+        }
+        inbox.mailbox(which).put_back(rec)
     }
 }
 
 #[cfg(CONFIG_KUNIT)]
-#[kunit_tests(ipmb_clients)]
-mod tests {
-    use super::*;
-    use crate::proto::frame::{
-        self,
-        Header, //
-    };
-
-    const APP: u8 = 0x06;
-
-    /// Clients with `n` places taken; returns them and the places.
-    fn clients(n: usize) -> Result<(Clients, KVec<usize>)> {
-        let mut clients = Clients::new()?;
-        let mut places = KVec::new();
-        for _ in 0..n {
-            let mut inbox = Some(Inbox::new(frame::SPEC_MAX_LEN)?);
-            let c = clients.open(&mut inbox).ok_or(ENOSPC)?;
-            places.push(c, GFP_KERNEL)?;
-        }
-        Ok((clients, places))
-    }
-
-    /// A request from 0x72 to 0x20 for NetFn App, `cmd`.
-    fn request(cmd: u8) -> Result<([u8; 7], usize)> {
-        let hdr = Header {
-            dest: 0x20,
-            netfn: APP,
-            dest_lun: 0,
-            src: 0x72,
-            seq: 1,
-            src_lun: 0,
-            cmd,
-        };
-        let mut f = [0u8; 7];
-        let n = frame::build(&mut f, frame::SPEC_MAX_LEN, &hdr, &[]).map_err(|_| EINVAL)?;
-        Ok((f, n))
-    }
-
-    #[test]
-    fn release_clears_only_its_routes() -> Result {
-        let (mut cl, p) = clients(2)?;
-        cl.register(p[0], APP, 1, true)?;
-        cl.register(p[0], APP, 2, true)?;
-        cl.register(p[1], APP, 3, true)?;
-        let inbox = cl.release(p[0]);
-        drop(inbox);
-        let routes = [cl.route(APP, 1), cl.route(APP, 2), cl.route(APP, 3)];
-        assert_eq!(routes, [None, None, Some(p[1])]);
-        Ok(())
-    }
-
-    #[test]
-    fn unregistered_route_not_cleared_by_release() -> Result {
-        // A pair the file gave up and another file took stays the other file's.
-        let (mut cl, p) = clients(2)?;
-        cl.register(p[0], APP, 1, true)?;
-        cl.register(p[0], APP, 1, false)?;
-        cl.register(p[1], APP, 1, true)?;
-        let inbox = cl.release(p[0]);
-        drop(inbox);
-        assert_eq!(cl.route(APP, 1), Some(p[1]));
-        Ok(())
-    }
-
-    #[test]
-    fn registrations_bounded() -> Result {
-        let (mut cl, p) = clients(1)?;
-        for i in 0..MAX_REGISTRATIONS {
-            cl.register(p[0], APP, i as u8, true)?;
-        }
-        assert!(cl.register(p[0], 0x30, 0, true) == Err(ENOSPC));
-        Ok(())
-    }
-
-    #[test]
-    fn unregister_frees_a_registration() -> Result {
-        let (mut cl, p) = clients(1)?;
-        for i in 0..MAX_REGISTRATIONS {
-            cl.register(p[0], APP, i as u8, true)?;
-        }
-        cl.register(p[0], APP, 7, false)?;
-        assert!(cl.register(p[0], 0x30, 0, true).is_ok());
-        Ok(())
-    }
-
-    /// Delivers `count` routed requests (App, cmd 1) to client `c`; returns the frame.
-    fn fill(cl: &mut Clients, c: usize, count: usize) -> Result<([u8; 7], usize)> {
-        let (f, n) = request(1)?;
-        for _ in 0..count {
-            cl.deliver_request(c, 0, &f[..n]);
-        }
-        Ok((f, n))
-    }
-
-    /// Takes the oldest record of client `c` as `IPMB_IOC_RECEIVE` does.
-    fn take(cl: &mut Clients, c: usize) -> ([u8; MAX_LEN_LIMIT + REC_HDR], usize) {
-        let mut rec = [0u8; MAX_LEN_LIMIT + REC_HDR];
-        let len = cl.take(c, &mut rec).unwrap_or(0);
-        (rec, len)
-    }
-
-    #[test]
-    fn completion_fits_after_a_failed_receive() -> Result {
-        // An inbox full of routed requests plus one place reserved for an asynchronous
-        // request. A receive takes a request, a routed request arrives while it is copied
-        // out, the copy fails and the request goes back: the completion still fits.
-        let (mut cl, p) = clients(1)?;
-        let c = p[0];
-        cl.can_reserve(c)?;
-        cl.reserve(c);
-        let (f, n) = fill(&mut cl, c, INBOX_LEN - 1)?;
-        let (rec, len) = take(&mut cl, c);
-        cl.deliver_request(c, 0, &f[..n]);
-        cl.put_back(c, &rec[..len], &mut Wake::default());
-        let completed = cl.complete(c, 1, 0, &f[..n]);
-        assert!(completed);
-        Ok(())
-    }
-
-    #[test]
-    fn routed_request_refused_while_receive_holds_the_place() -> Result {
-        let (mut cl, p) = clients(1)?;
-        let c = p[0];
-        let (f, n) = fill(&mut cl, c, INBOX_LEN)?;
-        let (rec, len) = take(&mut cl, c);
-        let taken = cl.deliver_request(c, 0, &f[..n]);
-        cl.put_back(c, &rec[..len], &mut Wake::default());
-        assert!(!taken);
-        Ok(())
-    }
-
-    #[test]
-    fn put_back_wakes_the_file() -> Result {
-        let (mut cl, p) = clients(2)?;
-        let c = p[1];
-        fill(&mut cl, c, 1)?;
-        let (rec, len) = take(&mut cl, c);
-        let mut wake = Wake::default();
-        cl.put_back(c, &rec[..len], &mut wake);
-        assert_eq!(wake.client, Some(c));
-        Ok(())
-    }
-
-    #[test]
-    fn delivered_frees_the_place() -> Result {
-        let (mut cl, p) = clients(1)?;
-        let c = p[0];
-        let (f, n) = fill(&mut cl, c, INBOX_LEN)?;
-        take(&mut cl, c);
-        cl.delivered(c);
-        let taken = cl.deliver_request(c, 0, &f[..n]);
-        assert!(taken);
-        Ok(())
-    }
-}
+mod tests;

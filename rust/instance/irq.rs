@@ -60,11 +60,9 @@ impl State {
             return;
         };
         if frame::is_response(f[frame::NETFN_LUN]) {
+            let key = Key::of_response(&hdr);
             // Frames are at most 240 bytes.
-            match self
-                .seqs
-                .on_response(Key::of_response(&hdr), hdr.seq, f.len() as u8, now)
-            {
+            match self.seqs.on_response(key, hdr.seq, f.len() as u8, now) {
                 Match::Matched {
                     owner: Owner::Sync, ..
                 } => {
@@ -92,7 +90,13 @@ impl State {
                     self.counters.rsp_duplicate += 1;
                     return;
                 }
-                Match::Unmatched => {}
+                Match::Unmatched => {
+                    // A response to a request a file sent with `write()`: to that file.
+                    if self.deliver_to_writer(key, hdr.seq, f, now) {
+                        wake.read = true;
+                        return;
+                    }
+                }
             }
         } else if let Some(c) = self.clients.route(hdr.netfn, hdr.cmd) {
             if self.clients.deliver_request(c, flags, f) {
@@ -104,13 +108,7 @@ impl State {
             }
             return;
         }
-        match self.ring.push(f) {
-            Ok(()) => {
-                self.counters.rx_frames += 1;
-                wake.read = true;
-            }
-            Err(_) => self.counters.rx_overflow += 1,
-        }
+        self.queue_shared(f, wake);
     }
 
     /// Puts the completion of client `c`'s asynchronous request `id` into its inbox, in the
@@ -219,6 +217,7 @@ mod tests {
         instance::{
             Config,
             Inbox,
+            Queue,
             MAX_LEN_LIMIT,
             REC_HDR, //
         },
@@ -473,7 +472,7 @@ mod tests {
         let (s, place) = registered(0x01)?;
         deliver(&s, &request_to_us(0x01)?.0)?;
         let mut rec = [0u8; MAX_LEN_LIMIT + REC_HDR];
-        let n = s.rx.lock().st.clients.take(place, &mut rec);
+        let n = s.rx.lock().st.clients.take(place, Queue::Inbox, &mut rec);
         let c = counters(&s);
         close(&s, place);
         assert_eq!((c.rx_routed, c.rx_frames), (1, 1));

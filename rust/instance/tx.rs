@@ -69,8 +69,28 @@ impl Instance {
     /// broadcast goes once, whole, to the general-call address. `ENODEV` once the instance is
     /// dead, also between tries.
     pub(crate) fn send(&self, frame: &[u8], broadcast: bool) -> Result {
+        self.send_ordered(frame, broadcast, || Ok(()))
+            .and_then(|((), sent)| sent)
+    }
+
+    /// Sends like [`Self::send`], calling `first` once the transmitter is this caller's, before
+    /// the first try: what `first` records is in the order the frames go on the wire. An error
+    /// from `first` (or `ENODEV`) sends nothing; otherwise returns what `first` returned and
+    /// the result of the send.
+    pub(crate) fn send_ordered<T>(
+        &self,
+        frame: &[u8],
+        broadcast: bool,
+        first: impl FnOnce() -> Result<T>,
+    ) -> Result<(T, Result)> {
         let tx = self.tx.lock();
         let client = tx.client.as_ref().ok_or(ENODEV)?;
+        let t = first()?;
+        Ok((t, self.transfer(client, frame, broadcast)))
+    }
+
+    /// Sends `frame` on `client` with the retries of [`Self::send`] (under `tx`).
+    fn transfer(&self, client: &Client, frame: &[u8], broadcast: bool) -> Result {
         let mut attempt = 0;
         loop {
             let sent = if broadcast {

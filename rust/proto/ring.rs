@@ -145,6 +145,18 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>> FrameRing<S> {
         self.count -= 1;
         Some(len)
     }
+
+    /// Returns the oldest frame without removing it, or `None` if the ring is empty.
+    pub(crate) fn peek(&self) -> Option<&[u8]> {
+        if self.count == 0 {
+            return None;
+        }
+        let size = self.slot_len + 1;
+        let start = self.head * size;
+        let slot = self.storage.as_ref().get(start..start + size)?;
+        let (&len, data) = slot.split_first()?;
+        data.get(..usize::from(len))
+    }
 }
 
 #[cfg(any(test, CONFIG_KUNIT))]
@@ -162,6 +174,21 @@ mod tests {
             CAP,
             SLOT,
         )
+    }
+
+    #[test]
+    fn peek_shows_the_head_and_keeps_it() {
+        let r = ring();
+        assert!(r.is_some());
+        if let Some(mut r) = r {
+            assert_eq!(r.peek(), None);
+            assert_eq!(r.push(&[1, 2, 3]), Ok(()));
+            assert_eq!(r.push(&[4]), Ok(()));
+            assert_eq!(r.peek(), Some(&[1u8, 2, 3][..]));
+            let mut out = [0u8; SLOT];
+            assert_eq!(r.pop_into(&mut out), Some(3));
+            assert_eq!(r.peek(), Some(&[4u8][..]));
+        }
     }
 
     #[test]

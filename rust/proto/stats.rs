@@ -79,6 +79,15 @@ counters! {
     rx_broadcast,
     /// Broadcast requests sent.
     tx_broadcast,
+    /// Responses delivered to the `read()` of the file that wrote the request.
+    rsp_to_writer,
+    /// Responses to a `write()` request whose file was closed: queued for any reader.
+    rsp_writer_gone,
+    /// Responses to a `write()` request whose file had no room left: queued for any reader.
+    rsp_writer_full,
+    /// Requests sent with `write()` without a note of their writer (no client place, or the
+    /// seq's notes all taken): their responses go to any reader.
+    tx_unnoted,
 }
 
 impl Counters {

@@ -25,6 +25,7 @@ int main(void)
 	P("cc_timeout", IPMB_CC_TIMEOUT);
 	P("cc_bus_error", IPMB_CC_BUS_ERROR);
 	P("cc_too_long", IPMB_CC_TOO_LONG);
+	P("cmd_default", IPMB_CMD_DEFAULT);
 
 	P("ipmb_info", sizeof(struct ipmb_info));
 	O(ipmb_info, adapter);
@@ -68,6 +69,10 @@ int main(void)
 	O(ipmb_stats, tx_broadcast);
 	O(ipmb_stats, rx_queued);
 	O(ipmb_stats, req_inflight);
+	O(ipmb_stats, rsp_to_writer);
+	O(ipmb_stats, rsp_writer_gone);
+	O(ipmb_stats, rsp_writer_full);
+	O(ipmb_stats, tx_unnoted);
 	O(ipmb_stats, reserved);
 
 	P("ipmb_msg", sizeof(struct ipmb_msg));
@@ -90,6 +95,7 @@ int main(void)
 	P("ipmb_cmd", sizeof(struct ipmb_cmd));
 	O(ipmb_cmd, netfn);
 	O(ipmb_cmd, cmd);
+	O(ipmb_cmd, flags);
 	O(ipmb_cmd, reserved);
 
 	P("ioc_info", IPMB_IOC_INFO);

@@ -5,7 +5,9 @@
  * read() and write() keep the byte layout of the in-tree ipmb_dev_int driver (see
  * Documentation/ipmb.rst); the ioctls below add what that driver lacks: requests with
  * kernel-managed sequence numbers, matching, timeouts and retries (synchronous or
- * asynchronous), responder registration, broadcast, and statistics.
+ * asynchronous), responder registration, broadcast, and statistics. Unlike that driver, the
+ * response to a request a file sent with write() goes to that file's read() (ABI version 4;
+ * Documentation/ipmb.rst, "Responses to write() requests").
  *
  * Every structure has fixed-size fields and no implicit padding, so its layout is the same
  * for 32-bit and 64-bit userspace, and nothing uninitialised reaches userspace.
@@ -25,8 +27,11 @@
  * The ABI version IPMB_IOC_INFO reports; raised when ioctls or fields are added. 3: struct
  * ipmb_msg has reserved[] (new size, so new ioctl numbers), unknown flags and non-zero
  * reserved fields are EINVAL, ipmb_info.max_registrations (a reserved field before).
+ * 4: the default route (struct ipmb_cmd.flags, IPMB_CMD_DEFAULT; a reserved byte before),
+ * responses to write() requests go to the writer's read(), and four counters in struct
+ * ipmb_stats after req_inflight (reserved before). Sizes and ioctl numbers are those of 3.
  */
-#define IPMB_ABI_VERSION	3
+#define IPMB_ABI_VERSION	4
 
 /* ioctl type (Documentation/userspace-api/ioctl/ioctl-number.rst: 0xBB is free). */
 #define IPMB_IOC_MAGIC		0xBB
@@ -51,7 +56,8 @@
 
 /* struct ipmb_msg.kind, as IPMB_IOC_RECEIVE returns it */
 #define IPMB_KIND_RESPONSE	1	/* the answer to a request sent with IPMB_IOC_SUBMIT */
-#define IPMB_KIND_REQUEST	2	/* a request for a pair registered by this file */
+#define IPMB_KIND_REQUEST	2	/* a request for a pair registered by this file, or
+					 * one the default route gave it */
 
 /* Completion codes the kernel synthesizes (flag IPMB_MSG_SYNTHESIZED). */
 #define IPMB_CC_TIMEOUT		0xc3	/* no response after every try, or no seq in time */
@@ -106,7 +112,16 @@ struct ipmb_stats {
 	__u64 tx_broadcast;		/* broadcast requests sent */
 	__u64 rx_queued;		/* frames in the read() queue now */
 	__u64 req_inflight;		/* requests waiting for a response now */
-	__u64 reserved[7];
+	/* ABI version 4: */
+	__u64 rsp_to_writer;		/* responses delivered to the read() of the file
+					 * that wrote the request */
+	__u64 rsp_writer_gone;		/* responses to a write() request whose file was
+					 * closed: queued for any reader */
+	__u64 rsp_writer_full;		/* responses to a write() request whose file had no
+					 * room left: queued for any reader */
+	__u64 tx_unnoted;		/* write() requests sent without a note of their
+					 * writer: their responses go to any reader */
+	__u64 reserved[3];
 };
 
 /*
@@ -155,14 +170,23 @@ struct ipmb_msg {
 };
 
 /*
- * IPMB_IOC_REGISTER / IPMB_IOC_UNREGISTER: a (netFn, cmd) pair this file answers. A file
- * holds at most ipmb_info.max_registrations pairs: ENOSPC beyond.
+ * IPMB_IOC_REGISTER / IPMB_IOC_UNREGISTER: a (netFn, cmd) pair this file answers, or with
+ * flags IPMB_CMD_DEFAULT (netfn and cmd 0) the default route: every request no file
+ * registered by its pair, of any netFn. A pair registered by a file beats the default route.
+ * One file per pair and one per device for the default route: EBUSY if another file holds
+ * it (the same file again is fine), ENOENT to unregister what this file does not hold. A file
+ * holds at most ipmb_info.max_registrations pairs (ENOSPC beyond); the default route is not
+ * one of them.
  */
 struct ipmb_cmd {
-	__u8 netfn;			/* request netFn (even) */
-	__u8 cmd;
-	__u16 reserved;			/* zero */
+	__u8 netfn;			/* request netFn (even); 0 with IPMB_CMD_DEFAULT */
+	__u8 cmd;			/* 0 with IPMB_CMD_DEFAULT */
+	__u8 flags;			/* IPMB_CMD_*; any other bit is EINVAL (ABI 4) */
+	__u8 reserved;			/* zero */
 };
+
+/* struct ipmb_cmd.flags */
+#define IPMB_CMD_DEFAULT	0x01	/* the default route, not one pair */
 
 #define IPMB_IOC_INFO		_IOR(IPMB_IOC_MAGIC, 0x00, struct ipmb_info)
 #define IPMB_IOC_STATS		_IOR(IPMB_IOC_MAGIC, 0x01, struct ipmb_stats)

@@ -119,6 +119,7 @@ mod uapi_layout {
             ("cc_timeout", u64::from(CC_TIMEOUT)),
             ("cc_bus_error", u64::from(CC_BUS_ERROR)),
             ("cc_too_long", u64::from(CC_TOO_LONG)),
+            ("cmd_default", u64::from(CMD_DEFAULT)),
             ("ipmb_info", size_of::<Info>() as u64),
             ("ipmb_stats", size_of::<Stats>() as u64),
             ("ipmb_msg", size_of::<Msg>() as u64),
@@ -141,12 +142,19 @@ mod uapi_layout {
         o!(v, "ipmb_stats", Stats, rx_queued, req_inflight, reserved);
         o!(v, "ipmb_msg", Msg, id, timeout_ms, data_len, retries, flags, kind, addr, netfn,
             lun, own_lun, seq, cmd, cc, reserved, data);
-        o!(v, "ipmb_cmd", Cmd, netfn, cmd, reserved);
+        o!(v, "ipmb_cmd", Cmd, netfn, cmd, flags, reserved);
         // The counters: the C field names are the sysfs names, in the same order.
+        // The first STATS_COUNTERS are before rx_queued, the others (ABI version 4) after
+        // req_inflight.
         for (i, name) in NAMES.iter().enumerate() {
+            let offset = if i < STATS_COUNTERS {
+                offset_of!(Stats, counters) + i * 8
+            } else {
+                offset_of!(Stats, more) + (i - STATS_COUNTERS) * 8
+            };
             v.push((
                 format!("ipmb_stats.{}", name.to_str().unwrap_or("?")),
-                (offset_of!(Stats, counters) + i * 8) as u64,
+                offset as u64,
             ));
         }
         v

@@ -1,0 +1,154 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Responses to the requests files send with `write()`: the note of each request's writer, and
+//! the two queues `read()` takes frames from.
+//!
+//! A child of `instance`, under the rules of `rust/instance.rs`. `write()` of a request notes
+//! its writer (`proto/writers.rs`) under `Instance::tx`, just before the first try, so that
+//! the notes are in wire order; a request that is not sent takes its note back. The target
+//! callback (`instance/irq.rs`) gives a response that no request of the kernel's own matched to
+//! the oldest live note of its exchange and seq: into that file's reply box
+//! (`instance/clients.rs`), else, as before, to the shared `read()` queue.
+//!
+//! `read()` takes from both in arrival order: each reply carries a stamp, the number of frames
+//! the shared queue had taken in when it arrived, and goes first once the shared queue has
+//! given out that many. So a file that is the only reader sees every frame in the order it
+//! arrived, as with one queue.
+
+use kernel::prelude::*;
+
+use super::{
+    clients::{
+        Queue,
+        Reply,
+        REPLY_HDR, //
+    },
+    Instance,
+    State,
+    Wake,
+    MAX_LEN_LIMIT, //
+};
+use crate::proto::{
+    frame::Header,
+    seqtab::Key, //
+};
+
+/// A `read()` buffer: a frame at `REPLY_HDR..`, after room for a reply record's stamp.
+pub(crate) type ReadBuf = [u8; REPLY_HDR + MAX_LEN_LIMIT];
+
+/// Where the frame `read()` took came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Source {
+    /// The shared queue.
+    Shared,
+    /// The reply box of this client place.
+    Replies(usize),
+}
+
+impl State {
+    /// Queues `f` for every reader (interrupt context); counted as a drop if the queue is full.
+    pub(super) fn queue_shared(&mut self, f: &[u8], wake: &mut Wake) {
+        match self.ring.push(f) {
+            Ok(()) => {
+                self.shared_in += 1;
+                self.counters.rx_frames += 1;
+                wake.read = true;
+            }
+            Err(_) => self.counters.rx_overflow += 1,
+        }
+    }
+
+    /// Gives a response that no kernel request matched to the file that wrote its request, if
+    /// a live note names one; true if it went into that file's reply box (interrupt context).
+    pub(super) fn deliver_to_writer(&mut self, key: Key, seq: u8, f: &[u8], now: u64) -> bool {
+        let Some(w) = self.notes.take(key, seq, now) else {
+            return false;
+        };
+        match self.clients.deliver_reply(w, self.shared_in, f) {
+            Reply::Delivered(_) => {
+                self.counters.rx_frames += 1;
+                self.counters.rsp_to_writer += 1;
+                return true;
+            }
+            Reply::Gone => self.counters.rsp_writer_gone += 1,
+            Reply::Full => self.counters.rsp_writer_full += 1,
+        }
+        false
+    }
+
+    /// Takes the oldest frame for a `read()` of client `c` (or of a file without a place) into
+    /// `buf` at `REPLY_HDR`: from its reply box or the shared queue, whichever arrived first.
+    /// Returns where the frame ends in `buf` and where it came from; a reply's place stays
+    /// reserved until [`Self::read_done`].
+    pub(crate) fn pop_read(
+        &mut self,
+        c: Option<usize>,
+        buf: &mut ReadBuf,
+    ) -> Option<(usize, Source)> {
+        let reply = c.and_then(|c| Some((c, self.clients.reply_stamp(c)?)));
+        if let Some((c, stamp)) = reply {
+            if self.ring.is_empty() || stamp <= self.shared_out {
+                let n = self.clients.take(c, Queue::Replies, buf)?;
+                return Some((n, Source::Replies(c)));
+            }
+        }
+        let n = self.ring.pop_into(buf.get_mut(REPLY_HDR..)?)?;
+        self.shared_out += 1;
+        Some((REPLY_HDR + n, Source::Shared))
+    }
+
+    /// Ends a [`Self::pop_read`]: the frame `buf[..end]` reached userspace (`copied`), or goes
+    /// back to the head of where it came from.
+    pub(crate) fn read_done(&mut self, from: Source, buf: &[u8], copied: bool, wake: &mut Wake) {
+        match (from, copied) {
+            (Source::Replies(c), true) => self.clients.delivered(c, Queue::Replies),
+            (Source::Replies(c), false) => {
+                if !self.clients.put_back(c, Queue::Replies, buf, wake) {
+                    // The place was kept for it, so this does not happen.
+                    self.counters.rx_overflow += 1;
+                }
+            }
+            (Source::Shared, true) => {}
+            (Source::Shared, false) => {
+                wake.read = true;
+                match self.ring.push_front(buf.get(REPLY_HDR..).unwrap_or(&[])) {
+                    Ok(()) => self.shared_out -= 1,
+                    Err(_) => self.counters.rx_overflow += 1,
+                }
+            }
+        }
+    }
+
+    /// True if a `read()` of client `c` (or of a file without a place) has a frame.
+    pub(crate) fn readable(&mut self, c: Option<usize>) -> bool {
+        !self.ring.is_empty() || c.and_then(|c| self.clients.reply_stamp(c)).is_some()
+    }
+}
+
+impl Instance {
+    /// Sends a request `frame` (header `h`) that client `c` (or a file without a place)
+    /// wrote: notes its seq for the allocator and its writer for the response, then sends it.
+    /// `EBUSY` if one of the kernel's requests in flight has the same exchange and seq
+    /// (nothing is sent: the two responses could not be told apart).
+    pub(crate) fn write_request(&self, c: Option<usize>, frame: &[u8], h: &Header) -> Result {
+        let key = Key::of_request(h);
+        let (note, sent) = self.send_ordered(frame, false, || {
+            let mut g = self.rx.lock();
+            let now = self.now();
+            let st = &mut g.st;
+            if !st.seqs.note_external(key, h.seq, now) {
+                return Err(EBUSY);
+            }
+            let writer = c.and_then(|c| st.clients.writer(c));
+            let note = writer.and_then(|w| st.notes.note(key, h.seq, w, now));
+            if note.is_none() {
+                st.counters.tx_unnoted += 1;
+            }
+            Ok(note)
+        })?;
+        if let (Err(_), Some(id)) = (sent, note) {
+            self.rx.lock().st.notes.forget(id);
+        }
+        sent
+    }
+}
