@@ -1,18 +1,20 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * ipmb-responder: answers a few NetFn App requests over IPMB with fixed values.
+ * ipmb-responder: answers every request over IPMB: a few NetFn App ones with fixed values,
+ * the rest with completion code 0xc1 (invalid command).
  *
  *   ipmb-responder [-c count] [-v] DEVICE
  *
  * Registers (IPMB_IOC_REGISTER) NetFn App commands 0x01 Get Device ID, 0x04 Get Self Test
- * Results, 0x07 Get ACPI Power State and 0x08 Get Device GUID, prints "ready", then waits with
- * poll() for POLLPRI, fetches the requests with IPMB_IOC_RECEIVE and answers each with
- * IPMB_IOC_RESPOND. Requests for other pairs are not routed here; they stay with read().
+ * Results, 0x07 Get ACPI Power State and 0x08 Get Device GUID, and the default route
+ * (IPMB_CMD_DEFAULT: every request no other file registered by its pair, of any netFn), prints
+ * "ready", then waits with poll() for POLLPRI, fetches the requests with IPMB_IOC_RECEIVE and
+ * answers each with IPMB_IOC_RESPOND.
  *
  * -v prints one line per request:  rqSA=0x20 netfn=0x06 cmd=0x01 seq=5 -> cc=0x00
  * -c N exits 0 after N requests have been answered. SIGINT and SIGTERM exit 0; closing the
- * file releases the registrations. Exit status 2 on usage errors, a pair already registered
- * by another file (EBUSY), or a failed system call.
+ * file releases the registrations. Exit status 2 on usage errors, a pair or the default route
+ * already registered by another file (EBUSY), or a failed system call.
  */
 #define _GNU_SOURCE		/* ppoll() */
 #include <ctype.h>
@@ -31,7 +33,7 @@
 
 #define EXIT_ERROR		2
 
-#define MIN_ABI_VERSION		3	/* struct ipmb_msg as of ABI version 3 */
+#define MIN_ABI_VERSION		4	/* the default route, as of ABI version 4 */
 
 #define NETFN_APP		0x06
 #define CMD_GET_DEVICE_ID	0x01
@@ -99,13 +101,15 @@ static void usage(FILE *f)
 		"usage: %s [-c count] [-v] DEVICE\n"
 		"\n"
 		"Answers NetFn App Get Device ID, Get Self Test Results, Get ACPI Power State\n"
-		"and Get Device GUID requests on DEVICE (/dev/ipmb-N). Prints \"ready\" once\n"
+		"and Get Device GUID requests on DEVICE (/dev/ipmb-N), and every other request\n"
+		"no other file registered with 0xc1 (invalid command). Prints \"ready\" once\n"
 		"registered.\n"
 		"\n"
 		"  -c count  exit 0 after answering count requests (0, the default: never)\n"
 		"  -v        print one line per request\n"
 		"\n"
-		"SIGINT and SIGTERM exit 0. Exit status 2: error (a command registered elsewhere).\n",
+		"SIGINT and SIGTERM exit 0. Exit status 2: error (a command or the default route\n"
+		"registered elsewhere).\n",
 		prog);
 }
 
@@ -223,6 +227,18 @@ static int register_cmds(const struct responder *r)
 		else
 			fprintf(stderr, "%s: %s: IPMB_IOC_REGISTER netfn 0x%02x cmd 0x%02x: %s\n",
 				prog, r->device, c.netfn, c.cmd, strerror(errno));
+		return -1;
+	}
+	/* Everything else, of any netFn, that no other file registered: answered 0xc1. */
+	memset(&c, 0, sizeof(c));
+	c.flags = IPMB_CMD_DEFAULT;
+	if (ioctl(r->fd, IPMB_IOC_REGISTER, &c)) {
+		if (errno == EBUSY)
+			fprintf(stderr, "%s: %s: the default route is registered by another file\n",
+				prog, r->device);
+		else
+			fprintf(stderr, "%s: %s: IPMB_IOC_REGISTER of the default route: %s\n",
+				prog, r->device, strerror(errno));
 		return -1;
 	}
 	return 0;

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0
-"""Python mirror of include/uapi/linux/ipmb.h (ABI version 3), for the e2e tests.
+"""Python mirror of include/uapi/linux/ipmb.h (ABI version 4), for the e2e tests.
 
 Struct layouts are explicit little-endian `struct` formats whose sizes are checked against the
 header's; ioctl numbers are computed as the C _IOR/_IOW/_IOWR macros compute them. Wrappers
@@ -10,7 +10,7 @@ by the C field names.
 import fcntl
 import struct
 
-ABI_VERSION = 3
+ABI_VERSION = 4
 IOC_MAGIC = 0xBB
 MAX_DATA = 240
 RETRIES_DEFAULT = 0xFF
@@ -27,6 +27,8 @@ CC_TIMEOUT = 0xC3
 CC_BUS_ERROR = 0x82
 CC_TOO_LONG = 0xC8
 
+CMD_DEFAULT = 0x01
+
 # struct ipmb_info
 INFO_FIELDS = ("abi_version", "adapter", "own_addr", "smbus_block_write", "max_frame_len",
                "queue_len", "tx_retries", "req_timeout_ms", "req_retries", "seq_count",
@@ -40,8 +42,9 @@ STATS_FIELDS = ("rx_frames", "rx_short", "rx_too_long", "rx_bad_cs1", "rx_bad_cs
                 "tx_invalid", "req_sent", "req_retries", "req_timeouts", "req_bus_errors",
                 "req_aborted", "rsp_matched", "rsp_late", "rsp_duplicate", "rx_routed",
                 "rx_route_overflow", "rx_broadcast", "tx_broadcast", "rx_queued",
-                "req_inflight")
-STATS_FMT = "<25Q7Q"
+                "req_inflight", "rsp_to_writer", "rsp_writer_gone", "rsp_writer_full",
+                "tx_unnoted")
+STATS_FMT = "<29Q3Q"
 STATS_SIZE = 256
 
 # struct ipmb_msg
@@ -51,7 +54,7 @@ MSG_FMT = f"<QIHBBBBBBBBBB4I{MAX_DATA}s"
 MSG_SIZE = 280
 
 # struct ipmb_cmd
-CMD_FMT = "<BBH"
+CMD_FMT = "<BBBB"
 CMD_SIZE = 4
 
 for _fmt, _size in ((INFO_FMT, INFO_SIZE), (STATS_FMT, STATS_SIZE), (MSG_FMT, MSG_SIZE),
@@ -145,8 +148,8 @@ def unpack_msg(buf):
     return d
 
 
-def pack_cmd(netfn, cmd, reserved=0):
-    return struct.pack(CMD_FMT, netfn, cmd, reserved)
+def pack_cmd(netfn, cmd, reserved=0, flags=0):
+    return struct.pack(CMD_FMT, netfn, cmd, flags, reserved)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -197,12 +200,21 @@ def receive(fd):
     return _msg_ioctl(fd, IOC_RECEIVE, bytes(MSG_SIZE))
 
 
-def register(fd, netfn, cmd, reserved=0):
-    fcntl.ioctl(fd, IOC_REGISTER, pack_cmd(netfn, cmd, reserved))
+def register(fd, netfn, cmd, reserved=0, flags=0):
+    fcntl.ioctl(fd, IOC_REGISTER, pack_cmd(netfn, cmd, reserved, flags))
 
 
-def unregister(fd, netfn, cmd, reserved=0):
-    fcntl.ioctl(fd, IOC_UNREGISTER, pack_cmd(netfn, cmd, reserved))
+def unregister(fd, netfn, cmd, reserved=0, flags=0):
+    fcntl.ioctl(fd, IOC_UNREGISTER, pack_cmd(netfn, cmd, reserved, flags))
+
+
+def register_default(fd):
+    """IPMB_IOC_REGISTER of the default route: every request no file registered by pair."""
+    register(fd, 0, 0, flags=CMD_DEFAULT)
+
+
+def unregister_default(fd):
+    unregister(fd, 0, 0, flags=CMD_DEFAULT)
 
 
 def respond(fd, msg, cc, data=b""):

@@ -1,17 +1,21 @@
 # SPDX-License-Identifier: GPL-2.0
-"""End-to-end tests of response routing for read()/write() users (issue 10, item 1).
+"""End-to-end tests of routing: responses to write() requests and the default route.
 
 Several processes share one /dev/ipmb-N and send requests with plain write(); each must read()
 the responses to its own requests. The satellite (0x72) answers from a thread of the test
 process by echoing the request data, so every writer can tell its own responses from others'.
+A responder that holds the default route (samples/ipmb-responder) answers every request.
 """
 
+import errno
 import os
 import select
 import signal
+import subprocess
 import threading
 import time
 
+import ipmbabi as abi
 import lib
 from lib import closing, eq, frame, poll_for, true, with_len
 
@@ -162,3 +166,166 @@ def test_shared_device_each_writer_reads_its_responses():
 
 
 test_shared_device_each_writer_reads_its_responses.timeout = 150
+
+
+def test_single_file_reads_every_frame_in_arrival_order():
+    # A file that is the only reader sees what it saw before: responses to its requests and
+    # everything else in one stream, in the order they arrived.
+    bmc, sat = lib.two_nodes()
+    fd = bmc.open(os.O_RDWR | os.O_NONBLOCK)
+    fs = sat.open(os.O_RDWR | os.O_NONBLOCK)
+    try:
+        os.write(fd, with_len(frame(SAT, APP, BMC, 1, 0x10, b"a")))
+        req = parse(lib.read_wait(fs))
+        first = frame(BMC, APP, SAT, 3, 0x09)                # a request from the satellite
+        reply = answer(req, b"\x00a")                          # the answer to the write()
+        stray = frame(BMC, APP | 1, SAT, 40, 0x09, b"\x00")   # a response nobody asked for
+        for f in (first, reply, stray):
+            os.write(fs, with_len(f))
+        got = [lib.read_wait(fd) for _ in range(3)]
+        eq(got, [with_len(first), with_len(reply), with_len(stray)], "frames read, in order")
+        eq(lib.queued_frames(fd), [], "nothing more")
+        c = bmc.counters()
+        eq((c["rsp_to_writer"], c["rx_frames"], c["tx_unnoted"]), (1, 3, 0),
+           "rsp_to_writer, rx_frames, tx_unnoted")
+    finally:
+        closing(fd, fs)
+
+
+def test_response_goes_to_its_writer_and_poll_shows_it():
+    bmc, sat = lib.two_nodes()
+    f1 = bmc.open(os.O_RDWR | os.O_NONBLOCK)
+    f2 = bmc.open(os.O_RDWR | os.O_NONBLOCK)
+    fs = sat.open(os.O_RDWR | os.O_NONBLOCK)
+    try:
+        os.write(f1, with_len(frame(SAT, APP, BMC, 7, 0x11, b"1")))
+        req = parse(lib.read_wait(fs))
+        os.write(fs, with_len(answer(req, b"\x00\x01")))
+        true(poll_for(f1, select.POLLIN, 3000) & select.POLLIN, "EPOLLIN on the writer")
+        eq(poll_for(f2, select.POLLIN, 100), 0, "poll() of the other file")
+        lib.raises(errno.EAGAIN, os.read, f2, 256)
+        eq(os.read(f1, 256), with_len(answer(req, b"\x00\x01")), "the writer's read()")
+        eq(poll_for(f1, select.POLLIN, 0), 0, "poll() of the writer once read")
+    finally:
+        closing(f1, f2, fs)
+
+
+def test_response_after_close_goes_to_every_reader():
+    bmc, sat = lib.two_nodes()
+    f1 = bmc.open(os.O_RDWR | os.O_NONBLOCK)
+    rd = bmc.open(os.O_RDWR | os.O_NONBLOCK)
+    fs = sat.open(os.O_RDWR | os.O_NONBLOCK)
+    try:
+        os.write(f1, with_len(frame(SAT, APP, BMC, 8, 0x12)))
+        req = parse(lib.read_wait(fs))
+        os.close(f1)
+        # The place is taken again: the new file must not get the closed one's response.
+        f1 = bmc.open(os.O_RDWR | os.O_NONBLOCK)
+        os.write(fs, with_len(answer(req, b"\x00")))
+        eq(lib.read_wait(rd), with_len(answer(req, b"\x00")), "the shared queue has it")
+        c = bmc.counters()
+        eq((c["rsp_writer_gone"], c["rsp_to_writer"]), (1, 0), "rsp_writer_gone, rsp_to_writer")
+    finally:
+        closing(f1, rd, fs)
+
+
+def test_unsent_request_leaves_no_note():
+    # A write() that fails takes its note back: a frame that looks like its answer is
+    # anybody's, as before.
+    nobody = 0x40
+    bmc, sat = lib.two_nodes()
+    f1 = bmc.open(os.O_RDWR | os.O_NONBLOCK)
+    rd = bmc.open(os.O_RDWR | os.O_NONBLOCK)
+    try:
+        try:
+            os.write(f1, with_len(frame(nobody, APP, BMC, 9, 0x13)))
+            raise AssertionError("write() to an address nobody has succeeded")
+        except OSError as e:
+            true(e.errno in (errno.ENXIO, errno.EIO), f"write() errno {e.errno}")
+        fake = frame(BMC, APP | 1, nobody, 9, 0x13, b"\x00")
+        lib.send_raw(sat.nr, fake)
+        got = {}
+        for name, fd in (("writer", f1), ("other", rd)):
+            got[name] = lib.queued_frames(fd) if poll_for(fd, select.POLLIN, 1000) else []
+        eq(sorted(len(v) for v in got.values()), [0, 1], "one file read the frame")
+        eq(bmc.counters()["rsp_to_writer"], 0, "rsp_to_writer")
+    finally:
+        closing(f1, rd)
+
+
+# ---------------------------------------------------------------------------------------------
+# The default route (item 2).
+
+STORAGE = 0x0A
+
+
+def receive_wait(fd, timeout_ms=3000):
+    true(poll_for(fd, select.POLLPRI, timeout_ms) & select.POLLPRI,
+         f"EPOLLPRI within {timeout_ms} ms")
+    return abi.receive(fd)
+
+
+def test_default_route_rules():
+    bmc, sat = lib.two_nodes()
+    f1 = sat.open(os.O_RDWR | os.O_NONBLOCK)
+    f2 = sat.open(os.O_RDWR | os.O_NONBLOCK)
+    rd = sat.open(os.O_RDWR | os.O_NONBLOCK)
+    try:
+        abi.register_default(f1)
+        abi.register_default(f1)  # again from the same file: fine
+        lib.raises(errno.EBUSY, abi.register_default, f2)
+        lib.raises(errno.ENOENT, abi.unregister_default, f2)
+        lib.raises(errno.EINVAL, abi.register, f2, APP, 0, flags=abi.CMD_DEFAULT)
+        lib.raises(errno.EINVAL, abi.register, f2, 0, 1, flags=abi.CMD_DEFAULT)
+        lib.raises(errno.EINVAL, abi.register, f2, APP, 1, flags=0x02)
+        lib.raises(errno.EINVAL, abi.register, f2, 0, 0, reserved=1, flags=abi.CMD_DEFAULT)
+        abi.register(f2, APP, 0x05)  # an exact pair beats the default route
+        for seq, (netfn, cmd) in enumerate(((APP, 0x05), (APP, 0x06), (STORAGE, 0x10))):
+            lib.send_raw(bmc.nr, frame(SAT, netfn, BMC, seq, cmd))
+        m2 = receive_wait(f2)
+        m1 = [receive_wait(f1), receive_wait(f1)]
+        eq((m2["netfn"], m2["cmd"]), (APP, 0x05), "f2: its pair")
+        eq([(m["netfn"], m["cmd"]) for m in m1], [(APP, 0x06), (STORAGE, 0x10)],
+           "f1: the rest, any netFn")
+        lib.raises(errno.EAGAIN, os.read, rd, 256)  # nothing for read()
+        abi.respond(f1, m1[0], 0xC1)  # a request the default route gave may be answered
+        os.close(f1)
+        f1 = -1
+        abi.register_default(f2)  # released by the close
+        abi.unregister_default(f2)
+        lib.send_raw(bmc.nr, frame(SAT, APP, BMC, 9, 0x07))
+        true(len(lib.read_wait(rd)) > 0, "without a default route read() gets the request")
+    finally:
+        closing(*(f for f in (f1, f2, rd) if f >= 0))
+
+
+def test_sample_responder_answers_unimplemented_commands_with_c1():
+    bmc, sat = lib.two_nodes()
+    resp = subprocess.Popen([os.path.join(lib.REPO, "samples", "ipmb-responder"), sat.dev],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    fb = bmc.open(os.O_RDWR)
+    fw = bmc.open(os.O_RDWR | os.O_NONBLOCK)
+    try:
+        eq(resp.stdout.readline().strip(), "ready", "ipmb-responder started")
+        rsp = abi.request(fb, SAT, APP, 0x01, timeout_ms=2000, retries=0)
+        eq((rsp["cc"], rsp["flags"], rsp["data_len"]), (0, 0, 11), "Get Device ID")
+        # Commands it does not implement, of its netFn and others: 0xC1 at once, not 0xC3
+        # after the timeout (250 ms per try by default).
+        for netfn, cmd in ((APP, 0x09), (APP, 0x42), (STORAGE, 0x10), (0x2C, 0x00)):
+            start = time.monotonic()
+            rsp = abi.request(fb, SAT, netfn, cmd)
+            took = time.monotonic() - start
+            eq((rsp["cc"], rsp["flags"] & abi.MSG_SYNTHESIZED), (0xC1, 0),
+               f"netFn {netfn:#x} cmd {cmd:#x}: (cc, synthesized)")
+            true(took < 0.25, f"netFn {netfn:#x} cmd {cmd:#x} answered in {took:.3f} s")
+        # And through write()/read().
+        os.write(fw, with_len(frame(SAT, APP, BMC, 5, 0x08 + 0x30)))
+        got = parse(lib.read_wait(fw, 250))
+        eq((got["netfn"], got["cmd"], got["seq"], got["body"]), (APP | 1, 0x38, 5, b"\xc1"),
+           "write()/read(): netFn, cmd, seq, cc")
+        eq(bmc.counters()["req_timeouts"], 0, "req_timeouts")
+    finally:
+        closing(fb, fw)
+        resp.terminate()
+        out, err = resp.communicate(timeout=10)
+        eq((resp.returncode, err), (0, ""), "ipmb-responder exit status, stderr")

@@ -97,7 +97,7 @@ int main(int argc, char **argv)
 	       (unsigned long long)st.tx_frames, (unsigned long long)st.rx_queued);
 	printf("req_sent %llu\nreq_inflight %llu\n",
 	       (unsigned long long)st.req_sent, (unsigned long long)st.req_inflight);
-	for (i = 0; i < 7; i++)
+	for (i = 0; i < (int)(sizeof(st.reserved) / sizeof(st.reserved[0])); i++)
 		printf("stats_reserved%d %llu\n", i, (unsigned long long)st.reserved[i]);
 	if (argc == 3 && request(fd, (__u8)strtoul(argv[2], NULL, 0)))
 		return 1;
