@@ -219,7 +219,8 @@ mod tests {
             Inbox,
             Queue,
             MAX_LEN_LIMIT,
-            REC_HDR, //
+            REC_HDR,
+            REPLY_HDR, //
         },
         proto::{
             frame::build,
@@ -493,6 +494,69 @@ mod tests {
         close(&s, place);
         assert_eq!((c.rx_routed, c.rx_frames), (0, 1));
         assert_eq!(n, 1);
+        Ok(())
+    }
+
+    /// An instance with one open file that wrote a request (App, cmd 1, seq `seq`) to 0x72;
+    /// returns its place.
+    fn written(seq: u8) -> Result<(Arc<Instance>, usize)> {
+        let s = shared(4)?;
+        let mut inbox = Some(Inbox::new(frame::SPEC_MAX_LEN)?);
+        let place = {
+            let mut g = s.rx.lock();
+            let now = s.now();
+            let st = &mut g.st;
+            let place = st.clients.open(&mut inbox);
+            let w = place.and_then(|p| st.clients.writer(p));
+            place.zip(w.and_then(|w| st.notes.note(APP_GET_DEVICE_ID, seq, w, now)))
+        };
+        place.map(|(p, _)| (s, p)).ok_or(ENOSPC)
+    }
+
+    #[test]
+    fn response_to_a_write_goes_to_its_writer() -> Result {
+        let (s, place) = written(4)?;
+        deliver(&s, &response(4)?.0)?;
+        let stamp = s.rx.lock().st.clients.reply_stamp(place);
+        let c = counters(&s);
+        let n = queued(&s);
+        close(&s, place);
+        assert_eq!((c.rsp_to_writer, c.rx_frames, n), (1, 1, 0));
+        assert_eq!(stamp, Some(0));
+        Ok(())
+    }
+
+    #[test]
+    fn response_to_a_closed_writer_goes_to_read() -> Result {
+        let (s, place) = written(4)?;
+        close(&s, place);
+        deliver(&s, &response(4)?.0)?;
+        let c = counters(&s);
+        assert_eq!((c.rsp_writer_gone, c.rsp_to_writer, c.rx_frames), (1, 0, 1));
+        assert_eq!(queued(&s), 1);
+        Ok(())
+    }
+
+    #[test]
+    fn read_takes_both_queues_in_arrival_order() -> Result {
+        // Shared frame (seq 9), the writer's response (seq 4), shared frame (seq 10).
+        let (s, place) = written(4)?;
+        for seq in [9, 4, 10] {
+            deliver(&s, &response(seq)?.0)?;
+        }
+        let mut seqs = [0u8; 4];
+        {
+            let mut g = s.rx.lock();
+            for got in seqs.iter_mut() {
+                let mut buf: crate::instance::ReadBuf = [0; REPLY_HDR + MAX_LEN_LIMIT];
+                if let Some((end, from)) = g.st.pop_read(Some(place), &mut buf) {
+                    *got = buf[REPLY_HDR + frame::SEQ_LUN] >> 2;
+                    g.st.read_done(from, &buf[..end], true, &mut Wake::default());
+                }
+            }
+        }
+        close(&s, place);
+        assert_eq!(seqs, [9, 4, 10, 0]);
         Ok(())
     }
 }
