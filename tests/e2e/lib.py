@@ -142,6 +142,7 @@ import errno
 import fcntl
 import glob
 import select
+import signal
 import time
 
 I2C_RDWR = 0x0707
@@ -163,6 +164,20 @@ def frame(dest, netfn, src, seq, cmd, body=b"", dest_lun=0, src_lun=0):
 def with_len(f):
     """The read()/write() buffer layout of /dev/ipmb-N: a length byte, then the frame."""
     return bytes([len(f)]) + f
+
+
+def parse(buf):
+    """A read() buffer ([len][frame]) as a dict; `data` is the body between cmd and cs2."""
+    f = bytes(buf[1:])
+    true(len(f) >= 7 and buf[0] == len(f), f"read() buffer {bytes(buf).hex()}")
+    return dict(dest=f[0], netfn=f[1] >> 2, dest_lun=f[1] & 3, src=f[3], seq=f[4] >> 2,
+                src_lun=f[4] & 3, cmd=f[5], data=f[6:-1], raw=bytes(buf))
+
+
+def answer(req, body):
+    """The response frame to a parsed request, with `body` (cc first) after cmd."""
+    return frame(req["src"], req["netfn"] | 1, req["dest"], req["seq"], req["cmd"], body,
+                 dest_lun=req["src_lun"], src_lun=req["dest_lun"])
 
 
 def adapters():
@@ -376,3 +391,41 @@ def run_sample(argv, what):
         print(f"  {line}", flush=True)
     print(f"  (exit status {p.returncode})", flush=True)
     return p.returncode
+
+
+class Workers:
+    """`count` forked processes, each running `fn(p, wfd, go)`: its number, the write end of
+    its report pipe, and the read end of the start pipe (one byte each on start()).
+
+    `fn` must end the child with os._exit. Use as a context manager: leaving it kills and
+    reaps the children still running and closes the pipes.
+    """
+
+    def __init__(self, count, fn):
+        self.go_r, self.go_w = os.pipe()
+        self.children = []
+        for p in range(count):
+            r, w = os.pipe()
+            pid = os.fork()
+            if pid == 0:
+                os.close(r)
+                fn(p, w, self.go_r)
+            os.close(w)
+            self.children.append((pid, r))
+
+    def start(self):
+        os.write(self.go_w, b"x" * len(self.children))
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        for pid, r in self.children:
+            try:
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+            except (ChildProcessError, ProcessLookupError):
+                pass
+            closing(r)
+        self.children = []
+        closing(self.go_r, self.go_w)

@@ -19,7 +19,8 @@ import time
 
 import ipmbabi as abi
 import lib
-from lib import closing, eq, frame, poll_for, read_wait, true, wait_for, with_len
+from lib import (answer, closing, eq, frame, parse, poll_for, read_wait, true, wait_for,
+                 with_len)
 
 BMC, SAT = lib.BMC, lib.SAT
 NOBODY = 0x40                       # an address no node on the wire has
@@ -29,20 +30,6 @@ GET_DEVICE_ID = 0x01
 
 # ---------------------------------------------------------------------------------------------
 # Helpers.
-
-def parse(buf):
-    """A read() buffer ([len][frame]) as a dict; `data` is the body between cmd and cs2."""
-    f = bytes(buf[1:])
-    true(len(f) >= 7 and buf[0] == len(f), f"read() buffer {bytes(buf).hex()}")
-    return dict(dest=f[0], netfn=f[1] >> 2, dest_lun=f[1] & 3, src=f[3], seq=f[4] >> 2,
-                src_lun=f[4] & 3, cmd=f[5], data=f[6:-1], raw=bytes(buf))
-
-
-def answer(req, body):
-    """The response frame to a parsed request, with `body` (cc first) after cmd."""
-    return frame(req["src"], req["netfn"] | 1, req["dest"], req["seq"], req["cmd"], body,
-                 dest_lun=req["src_lun"], src_lun=req["dest_lun"])
-
 
 def echo(req, n):
     return 0.0, b"\x00" + bytes(req["data"])
@@ -311,22 +298,12 @@ def _load_child(dev, p, count, wfd, go):
 def test_many_processes_many_requests():
     procs, count = 4, 200
     bmc, sat = lib.two_nodes()
-    go_r, go_w = os.pipe()
-    children = []
-    try:
-        for p in range(procs):
-            r, w = os.pipe()
-            pid = os.fork()
-            if pid == 0:
-                os.close(r)
-                _load_child(bmc.dev, p, count, w, go_r)
-            os.close(w)
-            children.append((pid, r))
+    with lib.Workers(procs, lambda p, w, go: _load_child(bmc.dev, p, count, w, go)) as workers:
         with Legacy(sat) as legacy, \
                 Registered(sat, [(STORAGE, c) for c in range(64)]) as registered:
-            os.write(go_w, b"x" * procs)
+            workers.start()
             deadline = time.monotonic() + 100
-            failures, left = [], dict(children)
+            failures, left = [], dict(workers.children)
             while left and time.monotonic() < deadline:
                 for pid in list(left):
                     done, status = os.waitpid(pid, os.WNOHANG)
@@ -335,35 +312,20 @@ def test_many_processes_many_requests():
                         if status != 0:
                             failures.append(msg or f"pid {pid} status {status:#x}")
                 time.sleep(0.05)
-            for pid in left:
-                os.kill(pid, signal.SIGKILL)
-                os.waitpid(pid, 0)
-                failures.append(f"pid {pid} did not finish in time")
-            for pid, r in children:
-                os.close(r)
-            children = []
+            failures += [f"pid {pid} did not finish in time" for pid in left]
             eq(failures, [], "requester processes")
             eq((len(legacy.seen) >= procs // 2 * count, len(registered.seen) >= procs // 2 * count),
                (True, True), "requests the responders saw")
-        c = bmc.counters()
-        eq((c["req_sent"], c["rsp_matched"], c["req_timeouts"], c["req_bus_errors"]),
-           (procs * count, procs * count, 0, 0),
-           "BMC req_sent, rsp_matched, req_timeouts, req_bus_errors")
-        eq(sat.counters()["rx_routed"], len(registered.seen), "satellite rx_routed")
-        fd = bmc.open()
-        try:
-            eq(abi.stats(fd)["req_inflight"], 0, "req_inflight after the load")
-        finally:
-            os.close(fd)
+    c = bmc.counters()
+    eq((c["req_sent"], c["rsp_matched"], c["req_timeouts"], c["req_bus_errors"]),
+       (procs * count, procs * count, 0, 0),
+       "BMC req_sent, rsp_matched, req_timeouts, req_bus_errors")
+    eq(sat.counters()["rx_routed"], len(registered.seen), "satellite rx_routed")
+    fd = bmc.open()
+    try:
+        eq(abi.stats(fd)["req_inflight"], 0, "req_inflight after the load")
     finally:
-        for pid, r in children:
-            try:
-                os.kill(pid, signal.SIGKILL)
-                os.waitpid(pid, 0)
-            except (ChildProcessError, ProcessLookupError):
-                pass
-            closing(r)
-        closing(go_r, go_w)
+        os.close(fd)
 
 
 test_many_processes_many_requests.timeout = 150

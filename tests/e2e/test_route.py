@@ -3,75 +3,24 @@
 
 Several processes share one /dev/ipmb-N and send requests with plain write(); each must read()
 the responses to its own requests. The satellite (0x72) answers from a thread of the test
-process by echoing the request data, so every writer can tell its own responses from others'.
+process by echoing the request data (test_req.Legacy), so every writer can tell its own
+responses from others'.
 A responder that holds the default route (samples/ipmb-responder) answers every request.
 """
 
 import errno
 import os
 import select
-import signal
 import subprocess
-import threading
 import time
 
 import ipmbabi as abi
 import lib
-from lib import closing, eq, frame, poll_for, true, with_len
+from test_req import Legacy
+from lib import answer, closing, eq, frame, parse, poll_for, true, with_len
 
 BMC, SAT = lib.BMC, lib.SAT
 APP = 0x06
-
-
-def parse(buf):
-    """A read() buffer ([len][frame]) as a dict; `body` is what follows cmd, without cs2."""
-    f = bytes(buf[1:])
-    true(len(f) >= 7 and buf[0] == len(f), f"read() buffer {bytes(buf).hex()}")
-    return dict(dest=f[0], netfn=f[1] >> 2, dest_lun=f[1] & 3, src=f[3], seq=f[4] >> 2,
-                src_lun=f[4] & 3, cmd=f[5], body=f[6:-1], raw=bytes(buf))
-
-
-def answer(req, body):
-    """The response frame to a parsed request, with `body` (cc first) after cmd."""
-    return frame(req["src"], req["netfn"] | 1, req["dest"], req["seq"], req["cmd"], body,
-                 dest_lun=req["src_lun"], src_lun=req["dest_lun"])
-
-
-class Echo(threading.Thread):
-    """A read()/write() responder on `inst`: answers each request with cc 0 and its data."""
-
-    def __init__(self, inst):
-        super().__init__(daemon=True)
-        self.fd = inst.open(os.O_RDWR | os.O_NONBLOCK)
-        self.seen, self.errors = 0, []
-        self._halt = threading.Event()
-
-    def run(self):
-        while not self._halt.is_set():
-            try:
-                if not poll_for(self.fd, select.POLLIN, 20):
-                    continue
-                req = parse(os.read(self.fd, 256))
-                if req["netfn"] & 1:
-                    continue
-                self.seen += 1
-                os.write(self.fd, with_len(answer(req, b"\x00" + req["body"])))
-            except BlockingIOError:
-                pass
-            except Exception as e:  # noqa: BLE001 - reported by __exit__
-                self.errors.append(repr(e))
-                time.sleep(0.01)
-
-    def __enter__(self):
-        self.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._halt.set()
-        self.join(5)
-        closing(self.fd)
-        if exc[0] is None:
-            eq(self.errors, [], "responder errors")
 
 
 def _writer(dev, p, count, cmd, wait_s, wfd, go):
@@ -98,7 +47,7 @@ def _writer(dev, p, count, cmd, wait_s, wfd, go):
                     r = parse(os.read(fd, 256))
                 except BlockingIOError:
                     continue
-                if (r["src"], r["netfn"], r["cmd"], r["seq"], r["body"]) == \
+                if (r["src"], r["netfn"], r["cmd"], r["seq"], r["data"]) == \
                         (SAT, APP | 1, cmd, seq, b"\x00" + data):
                     answered += 1
                     break
@@ -116,46 +65,29 @@ def _writer(dev, p, count, cmd, wait_s, wfd, go):
 def shared_device_run(procs=4, count=50, wait_s=1.0):
     """`procs` writer processes on the BMC's device; returns (answered, foreign, seconds)."""
     bmc, sat = lib.two_nodes()
-    go_r, go_w = os.pipe()
-    children = []
-    try:
-        for p in range(procs):
-            r, w = os.pipe()
-            pid = os.fork()
-            if pid == 0:
-                os.close(r)
-                # Two processes per cmd: those pairs send the very same exchange and seqs.
-                _writer(bmc.dev, p, count, 0x30 + p % 2, wait_s, w, go_r)
-            os.close(w)
-            children.append((pid, r))
-        with Echo(sat):
-            start = time.monotonic()
-            os.write(go_w, b"x" * procs)
-            answered = foreign = 0
-            errors = []
-            for pid, r in children:
-                _, status = os.waitpid(pid, 0)
-                out = os.read(r, 4096).decode(errors="replace")
-                if status != 0 or not out or out.startswith("error"):
-                    errors.append(out or f"pid {pid} status {status:#x}")
-                    continue
-                a, f = out.split()
-                answered, foreign = answered + int(a), foreign + int(f)
-            elapsed = time.monotonic() - start
-            children = []
-        eq(errors, [], "writer processes")
-        print(f"# shared device: {answered} of {procs * count} responses reached their "
-              f"writers, {foreign} foreign frames read, {elapsed:.1f} s", flush=True)
-        return answered, foreign, elapsed, bmc
-    finally:
-        for pid, r in children:
-            try:
-                os.kill(pid, signal.SIGKILL)
-                os.waitpid(pid, 0)
-            except (ChildProcessError, ProcessLookupError):
-                pass
-            closing(r)
-        closing(go_r, go_w)
+
+    def child(p, wfd, go):
+        # Two processes per cmd: those pairs send the very same exchange and seqs.
+        _writer(bmc.dev, p, count, 0x30 + p % 2, wait_s, wfd, go)
+
+    with lib.Workers(procs, child) as workers, Legacy(sat):
+        start = time.monotonic()
+        workers.start()
+        answered = foreign = 0
+        errors = []
+        for pid, r in workers.children:
+            _, status = os.waitpid(pid, 0)
+            out = os.read(r, 4096).decode(errors="replace")
+            if status != 0 or not out or out.startswith("error"):
+                errors.append(out or f"pid {pid} status {status:#x}")
+                continue
+            a, f = out.split()
+            answered, foreign = answered + int(a), foreign + int(f)
+        elapsed = time.monotonic() - start
+    eq(errors, [], "writer processes")
+    print(f"# shared device: {answered} of {procs * count} responses reached their "
+          f"writers, {foreign} foreign frames read, {elapsed:.1f} s", flush=True)
+    return answered, foreign, elapsed, bmc
 
 
 def test_shared_device_each_writer_reads_its_responses():
@@ -166,6 +98,25 @@ def test_shared_device_each_writer_reads_its_responses():
 
 
 test_shared_device_each_writer_reads_its_responses.timeout = 150
+
+
+def exchange(fw, fs, seq, cmd, before_answer=None):
+    """`fw` writes a request (App `cmd`, `seq`) to the satellite, which reads it on `fs`; then
+    `before_answer()` runs, and the satellite answers with cc 0. Returns the answer."""
+    os.write(fw, with_len(frame(SAT, APP, BMC, seq, cmd)))
+    req = parse(lib.read_wait(fs))
+    if before_answer:
+        before_answer()
+    reply = answer(req, b"\x00")
+    os.write(fs, with_len(reply))
+    return with_len(reply)
+
+
+def three_files():
+    """The two nodes, two BMC files and a satellite file, all non-blocking."""
+    bmc, sat = lib.two_nodes()
+    flags = os.O_RDWR | os.O_NONBLOCK
+    return bmc, sat, [bmc.open(flags), bmc.open(flags), sat.open(flags)]
 
 
 def test_single_file_reads_every_frame_in_arrival_order():
@@ -193,40 +144,35 @@ def test_single_file_reads_every_frame_in_arrival_order():
 
 
 def test_response_goes_to_its_writer_and_poll_shows_it():
-    bmc, sat = lib.two_nodes()
-    f1 = bmc.open(os.O_RDWR | os.O_NONBLOCK)
-    f2 = bmc.open(os.O_RDWR | os.O_NONBLOCK)
-    fs = sat.open(os.O_RDWR | os.O_NONBLOCK)
+    bmc, sat, (f1, f2, fs) = three_files()
     try:
-        os.write(f1, with_len(frame(SAT, APP, BMC, 7, 0x11, b"1")))
-        req = parse(lib.read_wait(fs))
-        os.write(fs, with_len(answer(req, b"\x00\x01")))
+        reply = exchange(f1, fs, 7, 0x11)
         true(poll_for(f1, select.POLLIN, 3000) & select.POLLIN, "EPOLLIN on the writer")
         eq(poll_for(f2, select.POLLIN, 100), 0, "poll() of the other file")
         lib.raises(errno.EAGAIN, os.read, f2, 256)
-        eq(os.read(f1, 256), with_len(answer(req, b"\x00\x01")), "the writer's read()")
+        eq(os.read(f1, 256), reply, "the writer's read()")
         eq(poll_for(f1, select.POLLIN, 0), 0, "poll() of the writer once read")
     finally:
         closing(f1, f2, fs)
 
 
 def test_response_after_close_goes_to_every_reader():
-    bmc, sat = lib.two_nodes()
-    f1 = bmc.open(os.O_RDWR | os.O_NONBLOCK)
-    rd = bmc.open(os.O_RDWR | os.O_NONBLOCK)
-    fs = sat.open(os.O_RDWR | os.O_NONBLOCK)
-    try:
-        os.write(f1, with_len(frame(SAT, APP, BMC, 8, 0x12)))
-        req = parse(lib.read_wait(fs))
-        os.close(f1)
+    bmc, sat, (f1, rd, fs) = three_files()
+    files = [f1]
+
+    def reopen():
         # The place is taken again: the new file must not get the closed one's response.
-        f1 = bmc.open(os.O_RDWR | os.O_NONBLOCK)
-        os.write(fs, with_len(answer(req, b"\x00")))
-        eq(lib.read_wait(rd), with_len(answer(req, b"\x00")), "the shared queue has it")
+        os.close(files.pop())
+        files.append(bmc.open(os.O_RDWR | os.O_NONBLOCK))
+
+    try:
+        reply = exchange(f1, fs, 8, 0x12, reopen)
+        eq(lib.read_wait(rd), reply, "the shared queue has it")
+        eq(lib.queued_frames(files[0]), [], "the file in the closed one's place")
         c = bmc.counters()
         eq((c["rsp_writer_gone"], c["rsp_to_writer"]), (1, 0), "rsp_writer_gone, rsp_to_writer")
     finally:
-        closing(f1, rd, fs)
+        closing(*files, rd, fs)
 
 
 def test_unsent_request_leaves_no_note():
@@ -275,10 +221,11 @@ def test_default_route_rules():
         abi.register_default(f1)  # again from the same file: fine
         lib.raises(errno.EBUSY, abi.register_default, f2)
         lib.raises(errno.ENOENT, abi.unregister_default, f2)
-        lib.raises(errno.EINVAL, abi.register, f2, APP, 0, flags=abi.CMD_DEFAULT)
-        lib.raises(errno.EINVAL, abi.register, f2, 0, 1, flags=abi.CMD_DEFAULT)
-        lib.raises(errno.EINVAL, abi.register, f2, APP, 1, flags=0x02)
-        lib.raises(errno.EINVAL, abi.register, f2, 0, 0, reserved=1, flags=abi.CMD_DEFAULT)
+        # (netfn, cmd, reserved, flags): the default route names no pair; unknown flags and
+        # a reserved byte are refused.
+        for bad in ((APP, 0, 0, abi.CMD_DEFAULT), (0, 1, 0, abi.CMD_DEFAULT), (APP, 1, 0, 0x02),
+                    (0, 0, 1, abi.CMD_DEFAULT)):
+            lib.raises(errno.EINVAL, abi.register, f2, *bad)
         abi.register(f2, APP, 0x05)  # an exact pair beats the default route
         for seq, (netfn, cmd) in enumerate(((APP, 0x05), (APP, 0x06), (STORAGE, 0x10))):
             lib.send_raw(bmc.nr, frame(SAT, netfn, BMC, seq, cmd))
@@ -321,7 +268,7 @@ def test_sample_responder_answers_unimplemented_commands_with_c1():
         # And through write()/read().
         os.write(fw, with_len(frame(SAT, APP, BMC, 5, 0x08 + 0x30)))
         got = parse(lib.read_wait(fw, 250))
-        eq((got["netfn"], got["cmd"], got["seq"], got["body"]), (APP | 1, 0x38, 5, b"\xc1"),
+        eq((got["netfn"], got["cmd"], got["seq"], got["data"]), (APP | 1, 0x38, 5, b"\xc1"),
            "write()/read(): netFn, cmd, seq, cc")
         eq(bmc.counters()["req_timeouts"], 0, "req_timeouts")
     finally:
