@@ -77,8 +77,9 @@ def main():
     say()
 
     say("1. Request/response through the ioctls (samples/): the satellite runs a responder")
-    say("   that registers NetFn App commands; the BMC asks with one ioctl, and the kernel")
-    say("   fills rqSA, allocates the seq, builds the checksums, matches the answer.")
+    say("   that registers NetFn App commands and the default route (everything else); the")
+    say("   BMC asks with one ioctl, and the kernel fills rqSA, allocates the seq, builds the")
+    say("   checksums, matches the answer.")
     resp = subprocess.Popen([os.path.join(lib.REPO, "samples", "ipmb-responder"), "-v",
                              sat.dev], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True)
@@ -88,9 +89,9 @@ def main():
         run(["ipmb-raw", bmc.dev, f"0x{SAT:02x}", "0x06", "0x01"], "Get Device ID")
         run(["ipmb-raw", bmc.dev, f"0x{SAT:02x}", "0x06", "0x04"], "Get Self Test Results")
         run(["ipmb-raw", bmc.dev, f"0x{SAT:02x}", "0x06", "0x02"],
-            "Cold Reset: not registered, so it goes to read(); nobody reads it there")
-        say("   The last request gets no response: after the timeout and the retries the")
-        say("   kernel answers with the synthesized completion code 0xC3.")
+            "Cold Reset: not implemented, the default route brings it to the responder")
+        say("   The responder answers what it does not implement with 0xC1 (invalid command)")
+        say("   at once, instead of leaving the requester to time out (0xC3).")
         run(["ipmb-raw", "-t", "50", bmc.dev, "0x74", "0x06", "0x01"],
             "nobody at 0x74: the address is NAKed")
     finally:
