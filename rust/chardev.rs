@@ -137,11 +137,13 @@ impl miscdev::MiscFile for OpenFile {
                 }
             }
         };
-        // The length byte counts every byte after itself; frames are at most 240 bytes.
+        // The length byte counts every byte after itself; frames are at most 240 bytes. It
+        // goes over the last byte of a reply's stamp, put back for `read_done`.
         let n = end - REPLY_HDR;
-        out[REPLY_HDR - 1] = n as u8;
+        let stamp_byte = core::mem::replace(&mut out[REPLY_HDR - 1], n as u8);
         let count = buf.len().min(n + 1);
         let copied = buf.write_slice(&out[REPLY_HDR - 1..REPLY_HDR - 1 + count]);
+        out[REPLY_HDR - 1] = stamp_byte;
         // Not copied: the frame goes back to the head for the next reader.
         let mut wake = Wake::default();
         instance
