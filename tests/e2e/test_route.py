@@ -199,6 +199,26 @@ def test_unsent_request_leaves_no_note():
         closing(f1, rd)
 
 
+def test_faulting_read_puts_the_response_back_in_order():
+    # A read() whose copy faults (EFAULT) leaves the frame at the head of where it came from:
+    # the writer's response still comes before a frame that arrived after it.
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    bmc, sat, (f1, f2, fs) = three_files()
+    try:
+        reply = exchange(f1, fs, 6, 0x14)
+        true(poll_for(f1, select.POLLIN, 3000) & select.POLLIN, "EPOLLIN on the writer")
+        later = frame(BMC, APP, SAT, 2, 0x09)
+        os.write(fs, with_len(later))
+        eq(poll_for(f2, select.POLLIN, 3000) & select.POLLIN, select.POLLIN, "the shared frame")
+        ret = libc.read(f1, ctypes.c_void_p(8), 256)
+        eq((ret, ctypes.get_errno()), (-1, errno.EFAULT), "read() into a bad pointer")
+        eq([os.read(f1, 256), os.read(f1, 256)], [reply, with_len(later)],
+           "the response still first, then the later frame")
+    finally:
+        closing(f1, f2, fs)
+
+
 # ---------------------------------------------------------------------------------------------
 # The default route (item 2).
 
