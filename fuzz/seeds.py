@@ -30,6 +30,11 @@ def esc(b):
     return b"".join(bytes([0xFF, x]) if x >= 0xF8 else bytes([x]) for x in b)
 
 
+def exchange(k):
+    """The seqtab target's key byte of exchange k (0..63): responder, netFn and cmd."""
+    return k & 1 | (k >> 1 & 3) << 1 | (k >> 3) << 5
+
+
 WR, STOP, RD, RDP, FIX, BFIX, POP = 0xF8, 0xF9, 0xFA, 0xFB, 0xFC, 0xFD, 0xFE
 
 seeds = {
@@ -63,10 +68,15 @@ seeds = {
         "async": bytes([0, 1, 0, 0, 0, 0, 1, 1, 2, 0, 1, 2, 0, 2, 0, 1, 2, 2, 1, 0, 0,
                         15, 1, 7, 7, 5, 0, 0x80, 8, 6, 1, 0x80, 8, 6, 1, 0x80, 8, 11,
                         1, 9, 0, 10, 1]),
-        # seq 0's records filled by write() callers' requests, then an allocation.
+        # seq 0's records filled by write() callers' requests in two rounds 3 s apart, then
+        # allocations while the first round expires (op 14: clock += u16 / 16 ms).
         "externals": bytes([0, 0, 0, 0, 0, 0])
-        + b"".join(bytes([12, k << 1 & 6 | (k >> 2) << 5 | k & 1, 0]) for k in range(17))
-        + bytes([13, 0xE0, 0, 0xE0, 0, 0, 0, 15, 1, 0, 0xE1, 0, 0, 0]),
+        + b"".join(bytes([12, exchange(k), 0]) for k in range(8))
+        + bytes([14, 0x80, 0xBB])
+        + b"".join(bytes([12, exchange(k), 0]) for k in range(8, 17))
+        + bytes([14, 0x00, 0x7D, 13, exchange(20)])
+        + b"".join(bytes([12, exchange(k), 0]) for k in range(10, 14))
+        + bytes([0, exchange(20), 0x80, 3, 0, 0, exchange(21), 0, 0, 0, 15, 1, 0, exchange(9), 0, 0, 0]),
         "queue": bytes([0, 0, 0, 0, 0, 0, 0, 3, 0, 3, 0, 4, 0, 0, 5, 0x80, 0, 0, 3, 0,
                         3, 1, 4, 4, 2, 0, 2, 1, 7]),
     },
