@@ -24,7 +24,7 @@ export PATH=$CACHE/tools/bin:$PATH
 
 TARGETS=(frame assembler ring seqtab)
 # Longest input per target: a frame is at most 255 bytes; event streams need a few frames.
-declare -A MAX_LEN=([frame]=300 [assembler]=1024 [ring]=1024 [seqtab]=1024)
+declare -A MAX_LEN=([frame]=300 [assembler]=1024 [ring]=1024 [seqtab]=512)
 
 check=0
 if [ "${1:-}" = --check ]; then
