@@ -216,31 +216,33 @@ impl Model {
             .min()
     }
 
+    /// The verdict comes from the seq's request if the key is its own, else from the
+    /// seq's record of the same key; a match then ends or completes the request.
     fn on_response(&mut self, key: Key, seq: u8, len: u8, now: u64) -> Match {
-        let Some(slot) = self.slots.get_mut(usize::from(seq)) else {
+        let Some(slot) = self.slots.get(usize::from(seq)) else {
             return Match::Unmatched;
         };
-        match slot.st {
-            St::InFlight { owner, id, .. } if slot.key == key => {
-                match owner {
-                    Owner::Sync => {
-                        slot.st = St::Done {
-                            id,
-                            outcome: Outcome::Response(len),
-                        }
-                    }
-                    Owner::Async(_) => self.finish(usize::from(seq), now, Finish::Answered),
-                }
-                return Match::Matched { owner, id };
+        let verdict = match (slot.st, slot.key == key) {
+            (St::InFlight { owner, id, .. }, true) => Match::Matched { owner, id },
+            (St::Done { .. }, true) => Match::Duplicate,
+            _ => match slot.live(now).find(|r| r.key == key).map(|r| r.finish) {
+                Some(Finish::Answered) => Match::Duplicate,
+                Some(Finish::TimedOut | Finish::Abandoned) => Match::Late,
+                Some(Finish::External) | None => Match::Unmatched,
+            },
+        };
+        match verdict {
+            Match::Matched {
+                owner: Owner::Sync,
+                id,
+            } => {
+                let outcome = Outcome::Response(len);
+                self.slots[usize::from(seq)].st = St::Done { id, outcome };
             }
-            St::Done { .. } if slot.key == key => return Match::Duplicate,
+            Match::Matched { .. } => self.finish(usize::from(seq), now, Finish::Answered),
             _ => {}
         }
-        match slot.live(now).find(|r| r.key == key).map(|r| r.finish) {
-            Some(Finish::Answered) => Match::Duplicate,
-            Some(Finish::TimedOut | Finish::Abandoned) => Match::Late,
-            Some(Finish::External) | None => Match::Unmatched,
-        }
+        verdict
     }
 
     fn expire(&mut self, now: u64) -> Option<Expiry> {
