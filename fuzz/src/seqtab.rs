@@ -406,7 +406,7 @@ fn id(model: &Model, seq: u8, b: u8) -> u64 {
         _ => None,
     };
     match current {
-        Some(id) if b % 2 == 0 => id,
+        Some(id) if b.is_multiple_of(2) => id,
         _ => u64::from(b / 2),
     }
 }
