@@ -10,6 +10,8 @@
 #   make samples          samples/ipmb-raw and samples/ipmb-responder
 #   make samples-arm      the same, static armhf, in build/arm/samples/ (for the ARM guest)
 #   make bench            ipmb.ko against the C driver, same boot: throughput and latency ratios
+#   make fuzz             libFuzzer on rust/proto/ (frame, assembler, ring, seqtab), each against
+#                         a reference model: FUZZ_RUNS executions per target (default 10 million)
 #   make clippy           build ipmb.ko and the test bus with clippy for x86 and ARM (or only
 #                         $(ARCH) with KDIR), warnings are errors
 #   make vbus             build the virtual I2C bus module the tests use
@@ -36,7 +38,7 @@ UAPI_PROBES := build/uapi/ioctl_probe build/uapi/ioctl_probe32
 UAPI_CFLAGS := -Wall -Wextra -Werror -Iinclude/uapi
 
 .PHONY: all modules vbus uapi-probes samples samples-arm clean modules_install clippy rustfmt rustfmtcheck \
-	setup host-test check demo bench
+	setup host-test check demo bench fuzz
 
 all: modules
 
@@ -63,7 +65,7 @@ clean:
 	@$(KMAKE) clean
 	@$(VBUS) clean
 	@$(MAKE) --no-print-directory -C samples clean
-	rm -rf build tests/host/target
+	rm -rf build tests/host/target fuzz/target
 
 modules_install:
 	@$(KMAKE) modules_install
@@ -99,6 +101,10 @@ host-test:
 
 check:
 	@scripts/check.sh
+
+# Coverage-guided fuzzing of the core-only protocol code (scripts/fuzz.sh; FUZZ_RUNS=N).
+fuzz:
+	@scripts/fuzz.sh
 
 demo:
 	@scripts/demo.sh

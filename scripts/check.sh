@@ -5,6 +5,7 @@
 #   setup      packages, bindgen, the cached kernels, the armhf userland and QEMU for the
 #              Aspeed machines (no-ops when present)
 #   host       cargo test on the core-only protocol files
+#   fuzz       a short libFuzzer run of each target on the same files (scripts/fuzz.sh --check)
 #   rustfmt    formatting of every Rust file
 #   dt         the ipmb-dev binding checked with dtschema, and the test DTs against it
 #   clippy     the module built with clippy-driver, warnings as errors (this is the module build)
@@ -50,6 +51,17 @@ if ! grep -q '^test result:' "$host_log"; then hf=$((hf + 1)); fi
 passed=$((passed + hp))
 failed=$((failed + hf))
 echo "host: $hp passed, $hf failed"
+
+step "fuzz: libFuzzer on rust/proto/, short run (scripts/fuzz.sh --check)"
+fuzz_log=build/fuzz-check.log
+scripts/fuzz.sh --check 2>&1 | tee "$fuzz_log"
+fline=$(grep -E '^fuzz: [0-9]+ passed, [0-9]+ failed' "$fuzz_log" | tail -n1)
+if [ -n "$fline" ]; then
+	passed=$((passed + $(echo "$fline" | awk '{print $2}')))
+	failed=$((failed + $(echo "$fline" | awk '{print $4}')))
+else
+	failed=$((failed + 1))
+fi
 
 step "harness self-tests (KTAP parser)"
 ktap_log=build/ktap-test.log

@@ -16,6 +16,6 @@ elif [ -f "${IPMB_CACHE:-${HOME:-$(getent passwd "$(id -u)" | cut -d: -f6)}/.cac
 fi
 args=(--edition 2021)
 [ -n "$config" ] && args+=(--config-path "$config")
-dirs=(); for d in rust tests samples; do [ -d "$d" ] && dirs+=("$d"); done
+dirs=(); for d in rust tests samples fuzz; do [ -d "$d" ] && dirs+=("$d"); done
 find "${dirs[@]}" -name '*.rs' -not -path '*/target/*' -not -path 'tests/host/*' -print0 |
 	xargs -0 rustfmt "${args[@]}" "$@"

@@ -4,6 +4,7 @@
 # Installs and builds everything the project needs, idempotently:
 #   packages  Debian packages from the machine's own apt configuration
 #   bindgen   bindgen-cli, pinned, with `cargo install --locked`
+#   cargo-fuzz  cargo-fuzz, pinned (fuzz/cargo-fuzz.version), the same way, for `make fuzz`
 #   sources   linux-source-7.2 and the rust-src matching `rustc --version`, from Debian's
 #             trixie-backports suite, through apt with private state directories
 #   kernel    the x86 test kernel, configured from tests/kernel/config.fragment, in a cache
@@ -31,6 +32,8 @@ HOST_PACKAGES=(
 	clang-19 lld-19 llvm-19 libclang-19-dev
 	make flex bison bc libelf-dev libssl-dev cpio xz-utils kmod
 	busybox-static qemu-system-x86 gcc gcc-multilib python3
+	# libFuzzer's C++ runtime, built by libfuzzer-sys for `make fuzz`.
+	g++
 	# The ARM guest's C programs (samples), static armhf, built with clang-19: armhf libc and
 	# libgcc only, since gcc-arm-linux-gnueabihf and gcc-multilib conflict in Debian.
 	libc6-dev-armhf-cross libgcc-12-dev-armhf-cross
@@ -51,6 +54,18 @@ step_bindgen() {
 	fi
 	say "bindgen $BINDGEN_VERSION: cargo install --locked (takes about 2 minutes)"
 	cargo install --locked --root "$CACHE/tools" bindgen-cli --version "$BINDGEN_VERSION"
+}
+
+CARGO_FUZZ_VERSION=$(pinned "$ROOT/fuzz/cargo-fuzz.version")
+
+step_cargo_fuzz() {
+	local bin=$CACHE/tools/bin/cargo-fuzz
+	if [ -x "$bin" ] && "$bin" --version 2>/dev/null | grep -q " $CARGO_FUZZ_VERSION\$"; then
+		say "cargo-fuzz $CARGO_FUZZ_VERSION: present"
+		return
+	fi
+	say "cargo-fuzz $CARGO_FUZZ_VERSION: cargo install --locked (takes about 2 minutes)"
+	cargo install --locked --root "$CACHE/tools" cargo-fuzz --version "$CARGO_FUZZ_VERSION"
 }
 
 RUSTC_VERSION=$(rustc --version | awk '{print $2}')
@@ -215,6 +230,7 @@ flock 9
 case "${1:-all}" in
 packages) step_packages ;;
 bindgen) step_bindgen ;;
+cargo-fuzz) step_cargo_fuzz ;;
 sources) step_sources ;;
 kernel) step_packages; step_bindgen; step_kernel ;;
 kernel-arm) step_packages; step_bindgen; step_kernel_arm ;;
@@ -232,6 +248,7 @@ all)
 	"$ROOT/scripts/setup-armhf.sh" &
 	armhf=$!
 	step_bindgen
+	step_cargo_fuzz
 	step_sources
 	step_kernel &
 	kx86=$!
@@ -244,5 +261,5 @@ all)
 	wait "$armhf" || failed+=(armhf)
 	[ ${#failed[@]} -eq 0 ] || die "setup failed: ${failed[*]}"
 	;;
-*) die "usage: $0 [packages|bindgen|sources|kernel|kernel-arm|qemu|armhf|all]" ;;
+*) die "usage: $0 [packages|bindgen|cargo-fuzz|sources|kernel|kernel-arm|qemu|armhf|all]" ;;
 esac

@@ -177,22 +177,18 @@ impl Slot {
             .unwrap_or(now)
     }
 
-    /// Stores a record for `key`, replacing its exchange's record or an expired one (the
-    /// oldest record if all are live, which `alloc` avoids).
+    /// Stores a record for `key`, replacing its exchange's live record if there is one (a
+    /// seq keeps one record per exchange), else an expired one, else the oldest record (which
+    /// `alloc` avoids).
     fn remember(&mut self, key: Key, until: u64, finish: Finish, now: u64) {
-        let new = Record { until, key, finish };
-        let mut oldest = 0;
-        for i in 0..RECORDS {
-            let r = &self.records[i];
-            if !r.live(now) || r.key.same_exchange(&key) {
-                self.records[i] = new;
-                return;
-            }
-            if r.until < self.records[oldest].until {
-                oldest = i;
-            }
-        }
-        self.records[oldest] = new;
+        let i = self
+            .records
+            .iter()
+            .position(|r| r.live(now) && r.key.same_exchange(&key))
+            .or_else(|| self.records.iter().position(|r| !r.live(now)))
+            .or_else(|| (0..RECORDS).min_by_key(|&i| self.records[i].until))
+            .unwrap_or(0);
+        self.records[i] = Record { until, key, finish };
     }
 }
 

@@ -351,6 +351,26 @@ mod cases {
         assert_eq!(t.on_response(other_cmd(1), 5, 8, 100), Match::Late);
     }
 
+    /// Found by the seqtab fuzzer's model: a seq noted again for an exchange it remembers
+    /// kept the exchange's older record too when an expired record came first, so one
+    /// exchange took two of the seq's records and the seq refused a new exchange too early.
+    #[test]
+    fn an_exchange_noted_again_keeps_one_record() {
+        let mut t = table!();
+        assert!(t.note_external(other_cmd(100), 0, 0));
+        assert!(t.note_external(K, 0, 1000 * MS));
+        // At 5.5 s the first record has expired; K's exchange is noted again.
+        assert!(t.note_external(K, 0, 5500 * MS));
+        for cmd in 2..16 {
+            assert!(t.note_external(other_cmd(cmd), 0, 5500 * MS));
+        }
+        // 15 exchanges hold 15 of the 16 records: seq 0 can take one more.
+        assert_eq!(
+            t.alloc(other_cmd(200), Owner::Sync, 1, 5501 * MS, MS, 0),
+            Some(0)
+        );
+    }
+
     #[test]
     fn request_and_its_response_have_one_key() {
         let req = Header {

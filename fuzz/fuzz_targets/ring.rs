@@ -1,0 +1,7 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! libFuzzer entry point: [`ipmb_fuzz::ring::run`].
+
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| ipmb_fuzz::ring::run(data));
