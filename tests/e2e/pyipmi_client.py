@@ -11,10 +11,15 @@ clients, recorded in $IPMB_CACHE/env-clients). Each command prints one JSON line
                                   handler until COUNT were answered or TIMEOUT seconds passed
                                   ("ready" is printed first, once the device is open)
 
-Addresses are 8-bit IPMB addresses in C notation (0x20).
+Addresses are 8-bit IPMB addresses in C notation (0x20). A client still running after
+$PYIPMI_CLIENT_LIMIT seconds (100) prints every thread's stack on stderr and exits; with
+$PYIPMI_CLIENT_DEBUG set, python-ipmi logs every frame it sends and receives on stderr.
 """
 
+import faulthandler
 import json
+import logging
+import os
 import sys
 import threading
 import time
@@ -108,6 +113,12 @@ def respond(dev, own, count, timeout):
 
 
 def main(argv):
+    # A client that hangs prints where each thread is, and exits, before the test's limit.
+    faulthandler.dump_traceback_later(int(os.environ.get("PYIPMI_CLIENT_LIMIT", "100")),
+                                      exit=True)
+    if os.environ.get("PYIPMI_CLIENT_DEBUG"):
+        logging.basicConfig(level=logging.DEBUG, stream=sys.stderr,
+                            format="%(relativeCreated)d %(threadName)s %(name)s: %(message)s")
     cmd, args = argv[1], argv[2:]
     num = [int(a, 0) for a in args[1:]]
     if cmd == "device-id":
