@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: GPL-2.0
 """python-ipmi (interface `ipmbdev`) driven the way a user drives it; run by the venv's Python.
 
-test_clients.py runs this file with the Python of the pinned python-ipmi venv (scripts/setup.sh
+test_pyipmi.py runs this file with the Python of the pinned python-ipmi venv (scripts/setup.sh
 clients, recorded in $IPMB_CACHE/env-clients). Each command prints one JSON line on stdout:
 
   device-id DEV OWN TARGET        one get_device_id(): its decoded fields
