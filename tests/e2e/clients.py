@@ -5,8 +5,13 @@ guest sees the host's root, so it runs here), samples/ipmb-responder, diagnostic
 
 import json
 import os
+import select
 import shlex
+import signal
 import subprocess
+import sys
+import time
+import traceback
 
 import lib
 
@@ -26,39 +31,85 @@ def clients_env():
     return out
 
 
-def client_argv(args):
-    """The command line of tests/e2e/pyipmi_client.py, run by the venv's Python."""
-    return [clients_env()["PYTHON_IPMI_PYTHON"], os.path.join(HERE, "pyipmi_client.py"),
-            *[a if isinstance(a, str) else f"0x{a:x}" for a in args]]
+def venv_site():
+    """The site-packages of the python-ipmi venv, for this interpreter (the one that made it)."""
+    venv = os.path.dirname(os.path.dirname(clients_env()["PYTHON_IPMI_PYTHON"]))
+    site = os.path.join(venv, "lib", f"python{sys.version_info[0]}.{sys.version_info[1]}",
+                        "site-packages")
+    lib.true(os.path.isdir(site), f"{site} is missing: the venv was not made by this Python")
+    return site
 
 
-def client_env(limit, debug):
-    env = dict(os.environ, PYIPMI_CLIENT_LIMIT=str(limit))
-    if debug:
-        env["PYIPMI_CLIENT_DEBUG"] = "1"
-    return env
+def pyipmi_client():
+    """tests/e2e/pyipmi_client.py with python-ipmi imported from the venv, in this process.
+
+    Every test that runs python-ipmi forks this process once per client: under TCG a new Python
+    process takes seconds to start and python-ipmi many more to import, over 9p, while a fork
+    has it all already (the interpreter is the venv's own: Debian's python3, which made it)."""
+    site = venv_site()
+    if site not in sys.path:
+        sys.path.append(site)
+    import pyipmi_client
+    return pyipmi_client
 
 
-def pyipmi(*args, limit=45, debug=True):
-    """Runs pyipmi_client.py: its JSON result. A client past `limit` seconds prints its
-    threads' stacks and exits, and the test fails with them (and the frame log with debug)."""
-    p = subprocess.run(client_argv(args), capture_output=True, text=True, timeout=limit + 30,
-                       env=client_env(limit, debug))
-    lib.true(p.returncode == 0, f"python-ipmi {' '.join(map(str, args))}: exit status "
-             f"{p.returncode}: {p.stderr.strip()[-3000:]}")
-    return json.loads(p.stdout.strip().splitlines()[-1])
+class Forked:
+    """fn(*args) run in a forked process; result() is its return value (a JSON value)."""
+
+    def __init__(self, fn, *args, ready=False):
+        self.r, w = os.pipe()
+        rr, self.rw = os.pipe() if ready else (None, None)
+        self.ready_r = rr
+        self.pid = os.fork()
+        if self.pid == 0:  # pragma: child
+            os.close(self.r)
+            try:
+                kw = {"ready": lambda: os.write(self.rw, b"r")} if ready else {}
+                out = {"ok": fn(*args, **kw)}
+            except BaseException as e:  # noqa: B036 - reported to the parent
+                out = {"error": f"{type(e).__name__}: {e}\n{traceback.format_exc()}"}
+            os.write(w, json.dumps(out).encode())
+            os._exit(0)
+        os.close(w)
+        if ready:
+            os.close(self.rw)
+
+    def wait_ready(self, timeout):
+        lib.true(select.select([self.ready_r], [], [], timeout)[0], "python-ipmi client ready")
+        lib.eq(os.read(self.ready_r, 1), b"r", "python-ipmi client ready")
+
+    def result(self, timeout):
+        deadline = time.monotonic() + timeout
+        data = b""
+        try:
+            while True:
+                left = deadline - time.monotonic()
+                if left <= 0 or not select.select([self.r], [], [], left)[0]:
+                    raise AssertionError(f"python-ipmi client still running after {timeout} s")
+                chunk = os.read(self.r, 65536)
+                if not chunk:
+                    break
+                data += chunk
+        finally:
+            self.close()
+        out = json.loads(data or b"{}")
+        lib.true("ok" in out, f"python-ipmi client failed: {out.get('error', 'no result')}")
+        return out["ok"]
+
+    def close(self):
+        if self.pid:
+            try:
+                os.kill(self.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            os.waitpid(self.pid, 0)
+            self.pid = 0
+        lib.closing(self.r, *([self.ready_r] if self.ready_r is not None else []))
 
 
-def pyipmi_start(*args, limit=45):
-    """Starts pyipmi_client.py in the background; returns once it printed that it is ready."""
-    p = subprocess.Popen(client_argv(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                         text=True, env=client_env(limit, True))
-    line = p.stdout.readline()
-    if json.loads(line or "{}").get("ready") is not True:
-        p.kill()
-        raise AssertionError(f"python-ipmi {args[0]} did not start: {line!r} "
-                             f"{p.communicate(timeout=10)[1][-3000:]}")
-    return p
+def pyipmi(name, *args, limit=120):
+    """pyipmi_client.<name>(*args) in a forked process: its result."""
+    return Forked(getattr(pyipmi_client(), name), *args).result(limit)
 
 
 def diag(text):

@@ -1,8 +1,9 @@
 # SPDX-License-Identifier: GPL-2.0
-"""python-ipmi (interface `ipmbdev`) driven the way a user drives it; run by the venv's Python.
+"""python-ipmi (interface `ipmbdev`) driven the way a user drives it.
 
-test_pyipmi.py runs this file with the Python of the pinned python-ipmi venv (scripts/setup.sh
-clients, recorded in $IPMB_CACHE/env-clients). Each command prints one JSON line on stdout:
+A command line for the Python of the pinned python-ipmi venv (scripts/setup.sh clients,
+recorded in $IPMB_CACHE/env-clients); test_pyipmi.py calls the same functions in processes it
+forks (tests/e2e/clients.py). Each command prints one JSON line on stdout:
 
   device-id DEV OWN TARGET        one get_device_id(): its decoded fields
   loop DEV OWN TARGET COUNT       COUNT get_device_id() one after the other: how many were
@@ -75,7 +76,8 @@ def loop(dev, own, target, count):
             "seconds": round(time.monotonic() - start, 2)}
 
 
-def respond(dev, own, count, timeout):
+def respond(dev, own, count, timeout, ready=None):
+    """`ready` is called once the device is open (the command line prints "ready")."""
     done = threading.Semaphore(0)
 
     def get_device_id(req):
@@ -98,7 +100,8 @@ def respond(dev, own, count, timeout):
     intf = pyipmi.interfaces.create_interface("ipmbdev", slave_address=own, port=dev,
                                               router=router)
     intf.open()
-    print(json.dumps({"ready": True}), flush=True)
+    if ready:
+        ready()
     answered = 0
     deadline = time.monotonic() + timeout
     try:
@@ -126,7 +129,7 @@ def main(argv):
     elif cmd == "loop":
         out = loop(args[0], *num)
     elif cmd == "respond":
-        out = respond(args[0], *num)
+        out = respond(args[0], *num, ready=lambda: print(json.dumps({"ready": True}), flush=True))
     else:
         sys.exit(f"unknown command {cmd}")
     print(json.dumps(out), flush=True)

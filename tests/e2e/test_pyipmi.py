@@ -10,14 +10,13 @@ python-ipmi is swapped to show where ipmb_dev_int differs. The commands are the 
 README.md gives under "Using it with ...".
 """
 
-import json
 import re
 import subprocess
 import time
 
 import lib
-from clients import (C_DRIVER, RUST_DRIVER, Responder, client_argv, client_env, diag, pyipmi,
-                     pyipmi_start, sample)
+from clients import (C_DRIVER, RUST_DRIVER, Forked, Responder, diag, pyipmi, pyipmi_client,
+                     sample)
 from lib import BMC, SAT, eq
 
 # What samples/ipmb-responder answers to Get Device ID, as python-ipmi decodes it.
@@ -41,8 +40,11 @@ def test_get_device_id():
     client, peer = pyipmi_bus()
     client.rebind(RUST_DRIVER)
     with Responder(peer):
-        got = pyipmi("device-id", client.dev, BMC, SAT)
+        got = pyipmi("device_id", client.dev, BMC, SAT)
     eq(got, RESPONDER_DEVICE_ID, "get_device_id() through ipmb.ko")
+
+
+test_get_device_id.timeout = 300
 
 
 def test_get_device_id_same_on_c_driver():
@@ -52,39 +54,33 @@ def test_get_device_id_same_on_c_driver():
     with Responder(peer):
         for drv in (C_DRIVER, RUST_DRIVER):
             client.rebind(drv)
-            got[drv] = pyipmi("device-id", client.dev, BMC, SAT)
+            got[drv] = pyipmi("device_id", client.dev, BMC, SAT)
     eq(got, {C_DRIVER: RESPONDER_DEVICE_ID, RUST_DRIVER: RESPONDER_DEVICE_ID},
        "get_device_id() per driver")
 
 
-test_get_device_id_same_on_c_driver.timeout = 150
+test_get_device_id_same_on_c_driver.timeout = 300
 
 
 def test_100_sequential_requests():
     client, peer = pyipmi_bus()
     client.rebind(RUST_DRIVER)
     with Responder(peer):
-        got = pyipmi("loop", client.dev, BMC, SAT, 100, limit=180, debug=False)
+        got = pyipmi("loop", client.dev, BMC, SAT, 100, limit=200)
     diag(f"python-ipmi, 100 sequential get_device_id() on ipmb.ko: {got}")
     eq((got["answered"], got["timeouts"]), (100, 0), "(answered, timed out) of 100")
 
 
-test_100_sequential_requests.timeout = 240
+test_100_sequential_requests.timeout = 300
 
 
-def shared_device(client, procs=4, count=50):
+def shared_device(dev, procs=4, count=50):
     """`procs` python-ipmi processes, `count` get_device_id() each, on one device at once:
     (answered, timed out, seconds) in all."""
     start = time.monotonic()
-    ps = [subprocess.Popen(client_argv(["loop", client.dev, BMC, SAT, count]),
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                           env=client_env(200, False))
-          for _ in range(procs)]
-    results = []
-    for p in ps:
-        out, err = p.communicate(timeout=300)
-        lib.true(p.returncode == 0, f"python-ipmi loop: exit status {p.returncode}: {err[-2000:]}")
-        results.append(json.loads(out.strip().splitlines()[-1]))
+    loop = pyipmi_client().loop
+    ps = [Forked(loop, dev.dev, BMC, SAT, count) for _ in range(procs)]
+    results = [p.result(200) for p in ps]
     return (sum(r["answered"] for r in results), sum(r["timeouts"] for r in results),
             round(time.monotonic() - start, 1))
 
@@ -101,7 +97,7 @@ def test_shared_device_every_request_answered():
     eq((answered, timeouts), (200, 0), "(answered, timed out) of 200")
 
 
-test_shared_device_every_request_answered.timeout = 240
+test_shared_device_every_request_answered.timeout = 300
 
 
 def test_shared_device_c_driver_shown():
@@ -117,28 +113,25 @@ def test_shared_device_c_driver_shown():
     eq(answered + timeouts, 200, "requests that ended (answered or timed out)")
 
 
-test_shared_device_c_driver_shown.timeout = 240
+test_shared_device_c_driver_shown.timeout = 300
 
 
 def pyipmi_responds(driver, requests=10):
     """python-ipmi answers Get Device ID on its device bound to `driver`; samples/ipmb-raw
     asks `requests` times from the peer. The ipmb-raw outputs."""
-    client, peer = pyipmi_bus(c_driver=driver == C_DRIVER)
-    client.rebind(driver)
-    resp = pyipmi_start("respond", client.dev, BMC, requests, 60)
+    dev, peer = pyipmi_bus(c_driver=driver == C_DRIVER)
+    dev.rebind(driver)
+    resp = Forked(pyipmi_client().respond, dev.dev, BMC, requests, 120, ready=True)
     outs = []
     try:
+        resp.wait_ready(120)
         for _ in range(requests):
             p = subprocess.run(sample("ipmb-raw", "-t", "2000", "-r", "0", peer.dev, f"0x{BMC:x}",
                                       "0x06", "0x01"), capture_output=True, text=True, timeout=30)
             outs.append((p.returncode, p.stdout))
-        out, err = resp.communicate(timeout=60)
-        eq(json.loads(out.strip().splitlines()[-1]), {"answered": requests},
-           f"python-ipmi responder on {driver}: {err[-1000:]}")
+        eq(resp.result(120), {"answered": requests}, f"python-ipmi responder on {driver}")
     finally:
-        if resp.poll() is None:
-            resp.kill()
-            resp.wait()
+        resp.close()
     return outs
 
 
@@ -156,5 +149,11 @@ def test_responder_answers_ipmb_raw():
     check_responses(pyipmi_responds(RUST_DRIVER))
 
 
+test_responder_answers_ipmb_raw.timeout = 300
+
+
 def test_responder_on_c_driver_answers_ipmb_raw():
     check_responses(pyipmi_responds(C_DRIVER))
+
+
+test_responder_on_c_driver_answers_ipmb_raw.timeout = 300
