@@ -13,7 +13,7 @@ forks (tests/e2e/clients.py). Each command prints one JSON line on stdout:
                                   ("ready" is printed first, once the device is open)
 
 Addresses are 8-bit IPMB addresses in C notation (0x20). A client still running after
-$PYIPMI_CLIENT_LIMIT seconds (100) prints every thread's stack on stderr and exits; with
+$PYIPMI_CLIENT_LIMIT seconds, when set, prints every thread's stack on stderr and exits; with
 $PYIPMI_CLIENT_DEBUG set, python-ipmi logs every frame it sends and receives on stderr.
 """
 
@@ -116,9 +116,9 @@ def respond(dev, own, count, timeout, ready=None):
 
 
 def main(argv):
-    # A client that hangs prints where each thread is, and exits, before the test's limit.
-    faulthandler.dump_traceback_later(int(os.environ.get("PYIPMI_CLIENT_LIMIT", "100")),
-                                      exit=True)
+    # A client that hangs prints where each thread is, and exits.
+    if os.environ.get("PYIPMI_CLIENT_LIMIT"):
+        faulthandler.dump_traceback_later(int(os.environ["PYIPMI_CLIENT_LIMIT"]), exit=True)
     if os.environ.get("PYIPMI_CLIENT_DEBUG"):
         logging.basicConfig(level=logging.DEBUG, stream=sys.stderr,
                             format="%(relativeCreated)d %(threadName)s %(name)s: %(message)s")
