@@ -9,6 +9,7 @@
 #   rustfmt    formatting of every Rust file
 #   dt         the ipmb-dev binding checked with dtschema, and the test DTs against it
 #   clippy     the module built with clippy-driver, warnings as errors (this is the module build)
+#   dkms       dkms.conf: `dkms add` + `dkms build` against the cached kernel, in a private tree
 #   samples    the userspace programs under samples/, when present (x86 and static armhf)
 #   qemu       the test kernel booted under QEMU: KUnit suites, e2e tests, kernel-log checks;
 #              meanwhile, in the background, the ARM kernel on the AST2600 machines
@@ -80,6 +81,9 @@ static_check "dt binding" scripts/dt-check.sh
 
 step "module builds: ipmb.ko and the test bus (clippy, warnings are errors)"
 static_check "clippy build" make --no-print-directory clippy
+
+step "dkms: dkms.conf built by Debian's dkms against the cached kernel (private DKMS tree)"
+static_check "dkms build" scripts/dkms-check.sh
 
 step "uapi: C programs on include/uapi/linux/ipmb.h (64-bit and -m32)"
 static_check "uapi probes build" make --no-print-directory uapi-probes

@@ -13,6 +13,8 @@
 #             Aspeed device trees
 #   qemu      QEMU 10.0.2 for ARM with the project's ipmb-peer device (scripts/setup-qemu.sh)
 #   armhf     busybox and Python for the ARM guest (scripts/setup-armhf.sh)
+#   clients   the real IPMI clients the e2e tests drive: python-ipmi, pinned, from PyPI into a
+#             venv in the cache (ipmitool and dkms are Debian packages, in `packages`)
 #   all       all of the above (the default)
 #
 # Each step does nothing when its result is already there. The cache lives in $IPMB_CACHE
@@ -37,6 +39,9 @@ HOST_PACKAGES=(
 	# The ARM guest's C programs (samples), static armhf, built with clang-19: armhf libc and
 	# libgcc only, since gcc-arm-linux-gnueabihf and gcc-multilib conflict in Debian.
 	libc6-dev-armhf-cross libgcc-12-dev-armhf-cross
+	# Real clients and packaging, tested by make check: ipmitool through the kernel's
+	# ipmi_ipmb, dkms building the module from dkms.conf, and the venv of python-ipmi.
+	ipmitool dkms python3-venv
 )
 
 step_packages() {
@@ -66,6 +71,31 @@ step_cargo_fuzz() {
 	fi
 	say "cargo-fuzz $CARGO_FUZZ_VERSION: cargo install --locked (takes about 2 minutes)"
 	cargo install --locked --root "$CACHE/tools" cargo-fuzz --version "$CARGO_FUZZ_VERSION"
+}
+
+# python-ipmi (its `ipmbdev` interface opens /dev/ipmb-N), pinned, in a venv in the cache that
+# the x86 guest runs from the host's root; recorded in $CACHE/env-clients. The venv is made
+# with Debian's Python, the one the guest runs the tests with; the pip of the machine's own
+# configuration fetches python-ipmi. A stamp names a finished install and what made it.
+PYTHON_IPMI_VERSION=0.6.1
+PYTHON_IPMI_VENV=$CACHE/tools/python-ipmi-$PYTHON_IPMI_VERSION
+
+step_clients() {
+	local stamp="python-ipmi==$PYTHON_IPMI_VERSION python=/usr/bin/python3"
+	if [ "$(cat "$PYTHON_IPMI_VENV/.installed" 2>/dev/null)" = "$stamp" ]; then
+		say "python-ipmi $PYTHON_IPMI_VERSION: present"
+	else
+		say "python-ipmi $PYTHON_IPMI_VERSION: installing into $PYTHON_IPMI_VENV"
+		rm -rf "$PYTHON_IPMI_VENV"
+		/usr/bin/python3 -m venv "$PYTHON_IPMI_VENV"
+		"$PYTHON_IPMI_VENV/bin/pip" install --quiet "python-ipmi==$PYTHON_IPMI_VERSION"
+		echo "$stamp" >"$PYTHON_IPMI_VENV/.installed"
+	fi
+	{
+		printf 'PYTHON_IPMI_VERSION=%q\n' "$PYTHON_IPMI_VERSION"
+		printf 'PYTHON_IPMI_PYTHON=%q\n' "$PYTHON_IPMI_VENV/bin/python3"
+	} >"$CACHE/env-clients.tmp"
+	mv "$CACHE/env-clients.tmp" "$CACHE/env-clients"
 }
 
 RUSTC_VERSION=$(rustc --version | awk '{print $2}')
@@ -236,6 +266,7 @@ kernel) step_packages; step_bindgen; step_kernel ;;
 kernel-arm) step_packages; step_bindgen; step_kernel_arm ;;
 qemu) "$ROOT/scripts/setup-qemu.sh" ;;
 armhf) "$ROOT/scripts/setup-armhf.sh" ;;
+clients) step_packages; step_clients ;;
 all)
 	# Packages first (apt takes one lock), then the four builds at once: each has serial
 	# phases (configure, the Rust core and kernel crates, linking) that the others fill, so a
@@ -249,6 +280,7 @@ all)
 	armhf=$!
 	step_bindgen
 	step_cargo_fuzz
+	step_clients
 	step_sources
 	step_kernel &
 	kx86=$!
@@ -261,5 +293,5 @@ all)
 	wait "$armhf" || failed+=(armhf)
 	[ ${#failed[@]} -eq 0 ] || die "setup failed: ${failed[*]}"
 	;;
-*) die "usage: $0 [packages|bindgen|cargo-fuzz|sources|kernel|kernel-arm|qemu|armhf|all]" ;;
+*) die "usage: $0 [packages|bindgen|cargo-fuzz|sources|kernel|kernel-arm|qemu|armhf|clients|all]" ;;
 esac

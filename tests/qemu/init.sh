@@ -18,6 +18,7 @@ mount -t debugfs debugfs /sys/kernel/debug
 mount -t tmpfs tmp /tmp
 . /etc/ipmb-test.conf
 export IPMB_MACHINE=$MACHINE
+export IPMB_CACHE
 
 # Markers are logged at KERN_CRIT so they reach the console at any console log level.
 marker() { echo "<2>IPMB-HARNESS: $*" >/dev/kmsg; }

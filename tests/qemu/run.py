@@ -78,6 +78,8 @@ def build_initramfs(kdir, workdir, modules, mode, e2e_args):
         f.write(f"KUNIT_MODULES='{' '.join(os.path.basename(m) for m in modules)}'\n")
         f.write(f"E2E_ARGS='{e2e_args}'\n")
         f.write("MACHINE=x86_64\n")
+        # The e2e tests of real clients find their venv through $IPMB_CACHE/env-clients.
+        f.write(f"IPMB_CACHE='{CACHE}'\n")
     lines = [
         "dir /dev 0755 0 0",
         "nod /dev/console 0600 0 0 c 5 1",
