@@ -154,6 +154,11 @@ impl Clients {
         self.places.get_mut(c)?.as_deref_mut()
     }
 
+    /// The number of records waiting in all inboxes.
+    pub(crate) fn queued(&self) -> usize {
+        self.places.iter().flatten().map(|i| i.ring.len()).sum()
+    }
+
     /// The client that registered (`netfn`, `cmd`), if any.
     pub(crate) fn route(&self, netfn: u8, cmd: u8) -> Option<usize> {
         match self.routes.get(route_index(netfn, cmd)) {

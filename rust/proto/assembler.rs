@@ -89,6 +89,12 @@ impl<const CAP: usize> Assembler<CAP> {
         self.max_len
     }
 
+    /// Returns true if a frame has data but has not ended yet (no STOP, repeated START or
+    /// read request since its first byte).
+    pub(crate) fn in_progress(&self) -> bool {
+        self.active && self.len > 1
+    }
+
     /// Feeds one event; see [`Action`] for what the caller does next.
     pub(crate) fn event(&mut self, ev: Event) -> Action<'_> {
         match ev {
