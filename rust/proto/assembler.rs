@@ -216,6 +216,18 @@ mod tests {
     }
 
     #[test]
+    fn in_progress_from_first_byte_to_stop() {
+        let f = rsp_frame();
+        let mut a = Assembler::<241>::new(OWN, SPEC_MAX_LEN);
+        a.event(Event::WriteRequested);
+        let before = a.in_progress();
+        feed(&mut a, &f[1..2]);
+        let during = a.in_progress();
+        a.event(Event::Stop);
+        assert_eq!((before, during, a.in_progress()), (false, true, false));
+    }
+
+    #[test]
     fn second_stop_delivers_nothing() {
         let f = rsp_frame();
         let mut a = Assembler::<241>::new(OWN, SPEC_MAX_LEN);

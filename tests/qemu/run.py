@@ -68,7 +68,7 @@ def load_env(name="env"):
     return dict(item.split("=", 1) for item in out.split("\0") if item)
 
 
-def build_initramfs(kdir, workdir, modules, mode, e2e_args):
+def build_initramfs(kdir, workdir, modules, mode, e2e_args, soak_s=60):
     spec = os.path.join(workdir, "initramfs.spec")
     conf = os.path.join(workdir, "ipmb-test.conf")
     with open(conf, "w") as f:
@@ -77,6 +77,7 @@ def build_initramfs(kdir, workdir, modules, mode, e2e_args):
         f.write(f"KDIR={kdir}\n")
         f.write(f"KUNIT_MODULES='{' '.join(os.path.basename(m) for m in modules)}'\n")
         f.write(f"E2E_ARGS='{e2e_args}'\n")
+        f.write(f"SOAK_S={soak_s}\n")
         f.write("MACHINE=x86_64\n")
     lines = [
         "dir /dev 0755 0 0",
@@ -144,7 +145,7 @@ class Spec:
                     self.file(d, p)
 
 
-def build_initramfs_bmc(machine, kdir, workdir, modules, mode, e2e_args):
+def build_initramfs_bmc(machine, kdir, workdir, modules, mode, e2e_args, soak_s=60):
     """The ARM guest: busybox, Python, /repo (the tests and the ARM builds), /kdir, /modules."""
     armhf = load_env("env-armhf")["ARMHF_ROOT"]
     conf = os.path.join(workdir, "ipmb-test.conf")
@@ -154,6 +155,7 @@ def build_initramfs_bmc(machine, kdir, workdir, modules, mode, e2e_args):
         f.write("KDIR=/kdir\n")
         f.write(f"KUNIT_MODULES='{' '.join(os.path.basename(m) for m in modules)}'\n")
         f.write(f"E2E_ARGS='{e2e_args}'\n")
+        f.write(f"SOAK_S={soak_s}\n")
         f.write(f"MACHINE={machine.name}\n")
         f.write("GUEST_ROOT=initramfs\n")
         f.write(f"RESULTS_PREFIX='{machines.RESULTS_PREFIX}'\n")
@@ -292,6 +294,8 @@ def main():
     ap.add_argument("--e2e-args", default=None,
                     help="arguments for tests/e2e/runner.py (on ARM: --dir tests/bmc "
                          "--machine <machine> unless given)")
+    ap.add_argument("--soak-seconds", type=int, default=60,
+                    help="duration of the soak (tests/e2e/test_soak.py) in the guest")
     ap.add_argument("--out", default=os.path.join(ROOT, "build", "qemu"), help="logs go here")
     ap.add_argument("--verbose", action="store_true", help="echo the whole console")
     args = ap.parse_args()
@@ -326,9 +330,10 @@ def main():
     work = tempfile.mkdtemp(prefix="ipmb-qemu-")
     try:
         if arm:
-            initrd = build_initramfs_bmc(machine, kdir, work, modules, args.mode, e2e_args)
+            initrd = build_initramfs_bmc(machine, kdir, work, modules, args.mode, e2e_args,
+                                         args.soak_seconds)
         else:
-            initrd = build_initramfs(kdir, work, modules, args.mode, e2e_args)
+            initrd = build_initramfs(kdir, work, modules, args.mode, e2e_args, args.soak_seconds)
         initrd_size = os.path.getsize(initrd)
         cmd, extra_env = qemu_command(machine, env, initrd, console_log, results_log)
         state = {"markers": [], "bad": [], "results": [], "first_marker": None, "done": None,

@@ -1,0 +1,635 @@
+# SPDX-License-Identifier: GPL-2.0
+"""The soak: traffic of every kind, random bus faults, unbind/bind and rmmod/insmod cycles,
+and an exact account of every frame and request of every instance.
+
+Three ipmb.ko nodes (0x20, 0x72, 0x40) and a fourth adapter without one (raw frames, through
+i2c-dev) share the virtual bus, which injects random faults (tests/vbus/fault.rs: NAK,
+arbitration loss, no STOP, a corrupted byte, delays). For the whole run, forked processes do
+at once, on every node: blocking read()s, registered responders (RECEIVE + RESPOND),
+synchronous REQUESTs (answered, timed out, NAKed, too long, broadcast), asynchronous SUBMIT
+bursts, a REQUEST that waits 60 s for a responder that never answers, write() bursts into a
+16-frame read() queue, and malformed raw frames. Meanwhile the main process unbinds and
+rebinds one node at a time, and unloads and reloads ipmb.ko, at the pace that reaches 1000
+and 200 cycles in 600 s; each rmmod is first tried with the files open (it must fail), then
+the nodes are unbound, which wakes the blocked callers with ENODEV; the module goes once the
+last file is closed.
+
+An instance is one bind of one node. When it dies, ipmb.ko logs its final counters and what it
+still held (rust/instance/account.rs); the bus counts the frames it delivered to each target
+(frames_to_<N>). Each instance must balance:
+  wire      frames delivered by the bus = rx_frames + every drop counter + a frame cut by
+            unbind; "lost" is the difference and must be 0
+  read()    frames queued for read() (rx_frames - rx_routed - rsp_matched) = frames the
+            readers got + frames still queued at unbind
+  requests  req_sent = rsp_matched + req_timeouts + req_bus_errors + req_aborted + requests
+            still waiting at unbind (aborted by it)
+and the userspace side of each instance (what the processes counted) is printed beside it.
+"""
+
+import errno
+import fcntl
+import json
+import mmap
+import os
+import platform
+import random
+import re
+import select
+import struct
+import time
+import traceback
+
+import ipmbabi as abi
+import lib
+
+NODES = (0x20, 0x72, 0x40)
+OEM = 0x30            # netFn of the answered and stalled commands
+ANSWERED = range(0x10, 0x18)
+STALLED = 0x21        # registered by every node's responder on a file it never reads
+WRITE_CMD = 0x40      # write() traffic: nobody registers it, it goes to read()
+ABSENT = 0x50         # no node: NAK
+QUEUE_LEN = 16
+MAX_FRAME = 32
+PARAMS = (f"queue_len={QUEUE_LEN}", f"max_frame_len={MAX_FRAME}", "req_timeout_ms=100",
+          "req_retries=1", "tx_retries=3")
+FAULT_PERMILLE = 30
+
+# Drop counters: a received frame that went nowhere is counted in exactly one of them.
+DROPS = ("rx_short", "rx_too_long", "rx_bad_cs1", "rx_bad_cs2", "rx_bad_addr", "rx_overflow",
+         "rx_route_overflow", "rsp_late", "rsp_duplicate")
+SYSCALLS = {"x86_64": (0, 16), "armv7l": (3, 54)}  # read, ioctl
+
+
+class Shared:
+    """State the main process shares with the forked workers: an anonymous shared mapping
+    (the generation of each node, the stop flag, the adapter numbers) and one pipe the workers
+    write their reports to, one line each (atomic: shorter than PIPE_BUF)."""
+
+    def __init__(self):
+        self.mem = mmap.mmap(-1, 4096)
+        self.rfd, self.wfd = os.pipe()
+        os.set_blocking(self.rfd, False)
+        self.buf = b""
+
+    def _get(self, slot):
+        return struct.unpack_from("<i", self.mem, 4 * slot)[0]
+
+    def _set(self, slot, v):
+        struct.pack_into("<i", self.mem, 4 * slot, v)
+
+    def gen(self, i):
+        return self._get(i)
+
+    def bump_gen(self, i):
+        self._set(i, self._get(i) + 1)
+
+    def adapter(self, i):
+        return self._get(16 + i)
+
+    def set_adapter(self, i, nr):
+        self._set(16 + i, nr)
+
+    def stopping(self):
+        return self._get(31) != 0
+
+    def stop(self):
+        self._set(31, 1)
+
+    def report(self, *item):
+        os.write(self.wfd, (json.dumps(item) + "\n").encode())
+
+    def reports(self):
+        """The reports written since the last call."""
+        while True:
+            try:
+                chunk = os.read(self.rfd, 65536)
+            except BlockingIOError:
+                break
+            if not chunk:
+                break
+            self.buf += chunk
+        *lines, self.buf = self.buf.split(b"\n")
+        return [json.loads(line) for line in lines if line]
+
+
+def fork(target, *args):
+    """Runs target(*args) in a child process; returns its pid."""
+    pid = os.fork()
+    if pid == 0:
+        code = 0
+        try:
+            target(*args)
+        except BaseException:  # noqa: B036 - any failure of a worker fails the soak
+            traceback.print_exc()
+            code = 1
+        finally:
+            os._exit(code)
+    return pid
+
+
+def open_node(sh, i, flags=os.O_RDWR):
+    """Opens node i's device; returns (fd, generation) or None once stopping.
+
+    The generation is read before and after the open: the main process bumps it before each
+    bind, so two equal readings name the instance the file belongs to."""
+    path = f"/dev/ipmb-{sh.adapter(i)}"
+    while not sh.stopping():
+        g1 = sh.gen(i)
+        try:
+            fd = os.open(path, flags)
+        except OSError:
+            time.sleep(0.02)
+            continue
+        if sh.gen(i) == g1:
+            return fd, g1
+        os.close(fd)
+    return None
+
+
+class Worker:
+    """A process's files and counts on one node, reported per instance."""
+
+    def __init__(self, sh, name, i):
+        self.sh, self.name, self.i = sh, name, i
+        self.fd = self.gen = None
+        self.counts = {}
+
+    def count(self, key, n=1):
+        self.counts[key] = self.counts.get(key, 0) + n
+
+    def report(self):
+        if self.gen is not None:
+            self.sh.report(self.name, self.i, self.gen, self.counts)
+        self.counts = {}
+        if self.fd is not None:
+            lib.closing(self.fd)
+        self.fd = self.gen = None
+
+    def attach(self, flags=os.O_RDWR):
+        """Opens the node's current instance; False once stopping."""
+        got = open_node(self.sh, self.i, flags)
+        if got is None:
+            return False
+        self.fd, self.gen = got
+        return True
+
+    def run(self, step, flags=os.O_RDWR, setup=None):
+        """Calls step() until stopping; ENODEV (the instance died) reports and reattaches."""
+        random.seed(os.getpid())
+        while not self.sh.stopping():
+            if self.fd is None:
+                if not self.attach(flags):
+                    break
+                try:
+                    if setup:
+                        setup()
+                except OSError as e:
+                    if e.errno != errno.ENODEV:
+                        raise
+                    self.report()
+                    continue
+            try:
+                step()
+            except OSError as e:
+                if e.errno != errno.ENODEV:
+                    raise
+                self.report()
+        self.report()
+
+
+def msg_cc(m):
+    if m["flags"] & abi.MSG_SYNTHESIZED:
+        return f"cc_{m['cc']:02x}"
+    return "answered"
+
+
+def reader(sh, i, slow):
+    w = Worker(sh, "reader", i)
+
+    def step():
+        os.read(w.fd, 256)
+        w.count("reads")
+        if slow:
+            time.sleep(0.05)
+    w.run(step)
+
+
+def responder(sh, i):
+    w = Worker(sh, "responder", i)
+    stalled = []
+
+    def setup():
+        for c in ANSWERED:
+            abi.register(w.fd, OEM, c)
+        fd = os.open(f"/dev/ipmb-{sh.adapter(i)}", os.O_RDWR)
+        stalled[:] = [fd]
+        abi.register(fd, OEM, STALLED)
+
+    def step():
+        m = abi.receive(w.fd)
+        w.count("received")
+        abi.respond(w.fd, m, 0, bytes([m["cmd"]]) * random.randint(0, 8))
+        w.count("responded")
+
+    orig_report = w.report
+
+    def report():
+        lib.closing(*stalled)
+        stalled.clear()
+        orig_report()
+    w.report = report
+    w.run(step, setup=setup)
+
+
+def request_args(i):
+    """A random request from node i: (addr, cmd, data, flags, expected outcome kind)."""
+    peers = [a for j, a in enumerate(NODES) if j != i]
+    r = random.random()
+    if r < 0.6:
+        return random.choice(peers), random.choice(ANSWERED), b"\x01" * random.randint(0, 10), 0
+    if r < 0.7:
+        return random.choice(peers), STALLED, b"", 0
+    if r < 0.8:
+        return ABSENT, ANSWERED[0], b"", 0
+    if r < 0.9:
+        return random.choice(peers), ANSWERED[1], bytes(MAX_FRAME), 0
+    return random.choice(peers), ANSWERED[2], b"", abi.MSG_BROADCAST
+
+
+def sync_requester(sh, i):
+    w = Worker(sh, "sync", i)
+
+    def step():
+        addr, cmd, data, flags = request_args(i)
+        w.count("submitted")
+        m = abi.request(w.fd, addr, OEM, cmd, data, timeout_ms=100, retries=0, flags=flags)
+        w.count(msg_cc(m))
+    w.run(step)
+
+
+def async_requester(sh, i):
+    w = Worker(sh, "async", i)
+    ids = set()
+
+    def step():
+        for _ in range(random.randint(1, 12)):
+            addr, cmd, data, flags = request_args(i)
+            try:
+                rid, _ = abi.submit(w.fd, addr, OEM, cmd, data, timeout_ms=100, retries=1,
+                                    flags=flags)
+            except BlockingIOError:
+                w.count("eagain")
+                break
+            ids.add(rid)
+            w.count("submitted")
+        deadline = time.monotonic() + 0.5
+        while ids and time.monotonic() < deadline:
+            ev = lib.poll_for(w.fd, select.POLLPRI, 100)
+            if ev & (select.POLLHUP | select.POLLERR):
+                abi.receive(w.fd)       # ENODEV
+            if not ev & select.POLLPRI:
+                continue
+            try:
+                m = abi.receive(w.fd)
+            except BlockingIOError:
+                continue
+            if m["id"] not in ids:
+                w.count("unknown_id")
+            ids.discard(m["id"])
+            w.count(msg_cc(m))
+
+    orig_report = w.report
+
+    def report():
+        w.count("unfinished", len(ids))
+        ids.clear()
+        orig_report()
+    w.report = report
+    w.run(step, flags=os.O_RDWR | os.O_NONBLOCK)
+
+
+def blocker(sh, i):
+    """A REQUEST that waits 60 s on a responder that never answers: blocked at unbind."""
+    w = Worker(sh, "blocker", i)
+    peer = NODES[(i + 1) % len(NODES)]
+
+    def step():
+        w.count("submitted")
+        m = abi.request(w.fd, peer, OEM, STALLED, timeout_ms=60000, retries=0)
+        w.count(msg_cc(m))
+    w.run(step)
+
+
+def writer(sh, i):
+    """write() traffic from node i: single frames, and bursts into the slow reader's queue."""
+    w = Worker(sh, "writer", i)
+    me = NODES[i]
+    seq = [0]
+
+    def step():
+        peer = random.choice([a for a in NODES if a != me])
+        n = 40 if random.random() < 0.1 else 1
+        for _ in range(n):
+            seq[0] = (seq[0] + 1) % 64
+            f = lib.frame(peer, OEM, me, seq[0], WRITE_CMD, b"\x55" * random.randint(0, 20))
+            try:
+                os.write(w.fd, lib.with_len(f))
+                w.count("written")
+            except OSError as e:
+                if e.errno == errno.ENODEV:
+                    raise
+                w.count(f"write_{errno.errorcode.get(e.errno, e.errno)}")
+        time.sleep(0.02)
+    w.run(step)
+
+
+def injector(sh):
+    """Raw frames from the adapter without an instance: good ones and every kind of bad one."""
+    random.seed(os.getpid())
+    nr = sh.adapter(len(NODES))
+    while not sh.stopping():
+        dest = random.choice(NODES)
+        good = lib.frame(dest, OEM, 0x10, random.randint(0, 63), WRITE_CMD, b"\x11" * 3)
+        kind = random.randint(0, 6)
+        f = {0: good,
+             1: good[:4],                                     # short
+             2: good[:2] + bytes([good[2] ^ 1]) + good[3:],   # cs1
+             3: good[:-1] + bytes([good[-1] ^ 1]),            # cs2
+             4: lib.frame(dest, OEM, 0x11, 1, WRITE_CMD),     # odd requester address
+             5: lib.frame(dest, OEM, 0x10, 1, WRITE_CMD, bytes(MAX_FRAME)),  # too long
+             6: lib.frame(ABSENT, OEM, 0x10, 1, WRITE_CMD)}[kind]
+        try:
+            lib.send_raw(nr, f)
+        except OSError:
+            pass
+        time.sleep(0.01)
+
+
+# ---------------------------------------------------------------------------------------------
+# The main process.
+
+class Kmsg:
+    """Reads new kernel log records."""
+
+    def __init__(self):
+        self.fd = os.open("/dev/kmsg", os.O_RDONLY | os.O_NONBLOCK)
+        os.lseek(self.fd, 0, os.SEEK_END)
+
+    def records(self):
+        out = []
+        while True:
+            try:
+                rec = os.read(self.fd, 8192).decode(errors="replace")
+            except BlockingIOError:
+                return out
+            except OSError as e:
+                if e.errno == errno.EPIPE:   # overwritten records: go on with the next
+                    continue
+                raise
+            out.append(rec.split(";", 1)[-1].split("\n", 1)[0])
+
+
+FINAL = re.compile(r"ipmb-(\d+): final account:(.*)$")
+
+
+def frames_to(port):
+    return int(lib.read(f"/sys/module/i2c_vbus/parameters/frames_to_{port}"))
+
+
+def blocked_in_syscall(pids):
+    """How many of the processes sleep in read() or ioctl()."""
+    nrs = SYSCALLS.get(platform.machine(), ())
+    n = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/syscall") as f:
+                first = f.read().split()[0]
+        except (OSError, IndexError):
+            continue
+        if first.isdigit() and int(first) in nrs:
+            n += 1
+    return n
+
+
+class Soak:
+    def __init__(self, seconds, out):
+        self.seconds, self.out = seconds, out
+        self.sh = Shared()
+        self.accounts = []      # one per dead instance
+        self.start_frames = {}  # node -> frames_to at bind
+        self.unbinds = self.module_cycles = self.rmmod_refused = 0
+        self.blocked_at_unbind = []
+        self.pending_reports = []
+
+    def say(self, text):
+        self.out(text)
+
+    def setup(self):
+        adapters = lib.vbus(len(NODES) + 1)
+        lib.insmod("ipmb", *PARAMS)
+        self.inst = [lib.Instance(adapters[i], a) for i, a in enumerate(NODES)]
+        for i, a in enumerate(adapters):
+            self.sh.set_adapter(i, a)
+        for i in range(len(NODES)):
+            self.start_frames[i] = frames_to(i)
+        self.kmsg = Kmsg()
+        lib.vbus_param("fault_permille", FAULT_PERMILLE)
+
+    def spawn(self):
+        sh, procs, blockers = self.sh, [], []
+        for i in range(len(NODES)):
+            procs.append(fork(reader, sh, i, i == 1))
+            procs.append(fork(responder, sh, i))
+            procs.append(fork(sync_requester, sh, i))
+            procs.append(fork(async_requester, sh, i))
+            procs.append(fork(writer, sh, i))
+            b = fork(blocker, sh, i)
+            procs.append(b)
+            blockers.append(b)
+        procs.append(fork(injector, sh))
+        self.procs, self.blockers = procs, blockers
+
+    def unbind(self, i):
+        """Unbinds node i and books the final account of its instance."""
+        self.blocked_at_unbind.append(blocked_in_syscall([self.blockers[i]]))
+        self.inst[i].unbind()
+        self.unbinds += 1
+        self.book(i)
+
+    def book(self, i):
+        nr = self.sh.adapter(i)
+        final = None
+        for rec in self.kmsg.records():
+            m = FINAL.search(rec)
+            if m and int(m.group(1)) == nr:
+                final = dict((k, int(v)) for k, v in
+                             (kv.split("=") for kv in m.group(2).split()))
+        now = frames_to(i)
+        self.accounts.append(dict(node=i, gen=self.sh.gen(i), final=final,
+                                  wire=now - self.start_frames[i]))
+        self.start_frames[i] = now
+        self.sh.bump_gen(i)
+
+    def bind(self, i):
+        with open("/sys/bus/i2c/drivers/ipmb/bind", "w") as f:
+            f.write(self.inst[i].client)
+
+    def module_cycle(self):
+        r = lib.rmmod("ipmb", check=False)
+        lib.true(r.returncode != 0, "rmmod ipmb succeeded with files open")
+        self.rmmod_refused += 1
+        for i in range(len(NODES)):
+            self.unbind(i)
+        deadline = time.monotonic() + 10
+        while lib.rmmod("ipmb", check=False).returncode != 0:
+            lib.true(time.monotonic() < deadline, "rmmod ipmb: files still open 10 s after unbind")
+            time.sleep(0.01)
+        # Nothing can be delivered to a node without its instance.
+        for i in range(len(NODES)):
+            self.start_frames[i] = frames_to(i)
+        lib.insmod("ipmb", *PARAMS)
+        self.module_cycles += 1
+
+    def run(self):
+        self.setup()
+        self.spawn()
+        t0 = time.monotonic()
+        want_unbinds = 1000 * self.seconds / 600
+        want_modules = 200 * self.seconds / 600
+        try:
+            while True:
+                frac = (time.monotonic() - t0) / self.seconds
+                if frac >= 1:
+                    break
+                self.pending_reports.extend(self.sh.reports())
+                if self.module_cycles < want_modules * frac:
+                    self.module_cycle()
+                elif self.unbinds - 3 * self.module_cycles < want_unbinds * frac:
+                    i = random.randrange(len(NODES))
+                    self.unbind(i)
+                    time.sleep(random.random() * 0.05)
+                    self.bind(i)
+                else:
+                    time.sleep(0.02)
+            elapsed = time.monotonic() - t0
+            lib.vbus_param("fault_permille", 0)
+            self.sh.stop()
+            for i in range(len(NODES)):
+                self.unbind(i)
+        finally:
+            self.sh.stop()
+            reports = self.collect()
+        return self.judge(elapsed, reports, want_unbinds, want_modules)
+
+    def collect(self):
+        """The workers' counts, per (node, generation), once every worker has exited."""
+        reports, failed = {}, []
+        for item in self.pending_reports:
+            self.add(reports, *item)
+        deadline = time.monotonic() + 30
+        pending = set(self.procs)
+        while pending and time.monotonic() < deadline:
+            for item in self.sh.reports():
+                self.add(reports, *item)
+            for pid in list(pending):
+                done, status = os.waitpid(pid, os.WNOHANG)
+                if done:
+                    pending.discard(pid)
+                    if status != 0:
+                        failed.append(pid)
+            time.sleep(0.05)
+        for pid in pending:
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+        for item in self.sh.reports():
+            self.add(reports, *item)
+        lib.true(not pending, f"workers {sorted(pending)} did not stop")
+        lib.true(not failed, f"workers {failed} failed (traceback on the console)")
+        return reports
+
+    @staticmethod
+    def add(reports, name, i, gen, counts):
+        d = reports.setdefault((i, gen), {})
+        for k, v in counts.items():
+            key = f"{name}.{k}"
+            d[key] = d.get(key, 0) + v
+
+    def judge(self, elapsed, reports, want_unbinds, want_modules):
+        faults = {k: lib.read(f"/sys/module/i2c_vbus/parameters/faults_{k}")
+                  for k in ("nak", "arb_lost", "drop_stop", "corrupt", "delay")}
+        bad = []
+        totals = {}
+        self.say(f"soak: {elapsed:.0f} s, {len(self.accounts)} instances; unbind/bind cycles "
+                 f"{self.unbinds - 3 * self.module_cycles} (+{3 * self.module_cycles} in module "
+                 f"cycles), rmmod/insmod cycles {self.module_cycles} (rmmod refused with files "
+                 f"open: {self.rmmod_refused}); requester blocked at unbind "
+                 f"{sum(self.blocked_at_unbind)}/{len(self.blocked_at_unbind)}")
+        self.say("soak: bus faults injected: " + ", ".join(f"{k} {v}" for k, v in faults.items()))
+        for a in self.accounts:
+            f, user = a["final"], reports.get((a["node"], a["gen"]), {})
+            name = f"{NODES[a['node']]:#04x}#{a['gen']}"
+            if f is None:
+                bad.append(f"{name}: no final account in the kernel log")
+                continue
+            drops = sum(f[k] for k in DROPS)
+            lost = a["wire"] - (f["rx_frames"] + drops + f["rx_partial"])
+            queued = f["rx_frames"] - f["rx_routed"] - f["rsp_matched"]
+            reads = user.get("reader.reads", 0)
+            unread = queued - reads - f["rx_queued"]
+            reqs = (f["rsp_matched"] + f["req_timeouts"] + f["req_bus_errors"] + f["req_aborted"]
+                    + f["req_inflight"])
+            line = (f"{name}: wire {a['wire']} = rx_frames {f['rx_frames']} (read "
+                    f"{reads} + queued at unbind {f['rx_queued']}, routed {f['rx_routed']}, "
+                    f"matched {f['rsp_matched']}, in inboxes at unbind {f['inbox_queued']}) + "
+                    "dropped " + " ".join(f"{k[3:]} {f[k]}" for k in DROPS if f[k])
+                    + f" + cut by unbind {f['rx_partial']}; lost {lost}; "
+                    f"requests {f['req_sent']} = matched {f['rsp_matched']} + c3 "
+                    f"{f['req_timeouts']} + 82 {f['req_bus_errors']} + aborted "
+                    f"{f['req_aborted']} + in flight at unbind {f['req_inflight']}")
+            self.say(line)
+            for k, v in list(f.items()) + [("wire", a["wire"])]:
+                totals[k] = totals.get(k, 0) + v
+            for k, v in user.items():
+                totals[f"user.{k}"] = totals.get(f"user.{k}", 0) + v
+            if lost:
+                bad.append(f"{name}: lost {lost}")
+            if unread:
+                bad.append(f"{name}: read() queue: {queued} queued != {reads} read + "
+                           f"{f['rx_queued']} left")
+            if reqs != f["req_sent"]:
+                bad.append(f"{name}: requests: req_sent {f['req_sent']} != {reqs}")
+            if user.get("async.unknown_id"):
+                bad.append(f"{name}: RECEIVE returned {user['async.unknown_id']} unknown ids")
+        t = totals
+        if t:
+            self.say(f"soak: total: wire {t['wire']} = rx_frames {t['rx_frames']} + dropped "
+                     + " ".join(f"{k[3:]} {t[k]}" for k in DROPS)
+                     + f" + cut by unbind {t['rx_partial']}; lost "
+                     f"{t['wire'] - t['rx_frames'] - sum(t[k] for k in DROPS) - t['rx_partial']}")
+            self.say(f"soak: total: requests {t['req_sent']} = matched {t['rsp_matched']} + c3 "
+                     f"{t['req_timeouts']} + 82 {t['req_bus_errors']} + aborted "
+                     f"{t['req_aborted']} + in flight at unbind {t['req_inflight']}; "
+                     f"tx_frames {t['tx_frames']}, tx_errors {t['tx_errors']}, tx_retries "
+                     f"{t['tx_retries']}, broadcasts sent {t['tx_broadcast']} received "
+                     f"{t['rx_broadcast']}")
+            for who in ("sync", "async", "blocker"):
+                keys = sorted(k for k in t if k.startswith(f"user.{who}."))
+                self.say(f"soak: user {who}: " + ", ".join(f"{k.split('.', 2)[2]} {t[k]}"
+                                                          for k in keys))
+            for who in ("reader", "responder", "writer"):
+                keys = sorted(k for k in t if k.startswith(f"user.{who}."))
+                self.say(f"soak: user {who}: " + ", ".join(f"{k.split('.', 2)[2]} {t[k]}"
+                                                          for k in keys))
+        if self.unbinds - 3 * self.module_cycles < int(want_unbinds):
+            bad.append(f"unbind/bind cycles: {self.unbinds - 3 * self.module_cycles} < "
+                       f"{int(want_unbinds)}")
+        if self.module_cycles < int(want_modules):
+            bad.append(f"rmmod/insmod cycles: {self.module_cycles} < {int(want_modules)}")
+        for b in bad:
+            self.say(f"soak: FAIL {b}")
+        return not bad
+
+
+def run(seconds, out=print):
+    """Runs the soak for `seconds`; returns True if every account balanced."""
+    return Soak(seconds, out).run()
