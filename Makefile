@@ -10,6 +10,9 @@
 #   make samples          samples/ipmb-raw and samples/ipmb-responder
 #   make samples-arm      the same, static armhf, in build/arm/samples/ (for the ARM guest)
 #   make bench            ipmb.ko against the C driver, same boot: throughput and latency ratios
+#   make soak             SOAK_S seconds (default 600) of traffic, bus faults and unbind/rmmod
+#                         cycles on the x86 debug kernel with exact per-instance accounts, then
+#                         a million fuzzed ioctl/file calls (make check runs 60 s of it)
 #   make clippy           build ipmb.ko and the test bus with clippy for x86 and ARM (or only
 #                         $(ARCH) with KDIR), warnings are errors
 #   make vbus             build the virtual I2C bus module the tests use
@@ -32,11 +35,12 @@ RUST_SOURCES = $(shell find rust tests -name '*.rs' -not -path '*/target/*')
 
 VBUS := M=$(CURDIR)/tests/vbus $(KMAKE)
 
-UAPI_PROBES := build/uapi/ioctl_probe build/uapi/ioctl_probe32
+UAPI_PROBES := build/uapi/ioctl_probe build/uapi/ioctl_probe32 build/uapi/ioctl_fuzz \
+	build/uapi/ioctl_fuzz32
 UAPI_CFLAGS := -Wall -Wextra -Werror -Iinclude/uapi
 
 .PHONY: all modules vbus uapi-probes samples samples-arm clean modules_install clippy rustfmt rustfmtcheck \
-	setup host-test check demo bench
+	setup host-test check demo bench soak
 
 all: modules
 
@@ -56,6 +60,15 @@ build/uapi/ioctl_probe: tests/uapi/ioctl_probe.c include/uapi/linux/ipmb.h
 	$(CC) $(UAPI_CFLAGS) -O2 -o $@ $<
 
 build/uapi/ioctl_probe32: tests/uapi/ioctl_probe.c include/uapi/linux/ipmb.h
+	@mkdir -p build/uapi
+	$(CC) $(UAPI_CFLAGS) -m32 -O2 -o $@ $<
+
+# The guest ioctl and file-operation fuzzer (tests/e2e/test_soak.py runs it).
+build/uapi/ioctl_fuzz: tests/uapi/ioctl_fuzz.c include/uapi/linux/ipmb.h
+	@mkdir -p build/uapi
+	$(CC) $(UAPI_CFLAGS) -O2 -o $@ $<
+
+build/uapi/ioctl_fuzz32: tests/uapi/ioctl_fuzz.c include/uapi/linux/ipmb.h
 	@mkdir -p build/uapi
 	$(CC) $(UAPI_CFLAGS) -m32 -O2 -o $@ $<
 
@@ -114,3 +127,9 @@ samples-arm:
 # matching: prints ratios, asserts nothing.
 bench: modules vbus samples
 	@python3 tests/qemu/run.py --mode bench
+
+# The soak and the guest ioctl fuzzer (tests/e2e/test_soak.py) on the x86 debug kernel.
+SOAK_S ?= 600
+soak: modules vbus uapi-probes
+	@python3 tests/qemu/run.py --mode check --soak-seconds $(SOAK_S) \
+		--timeout $$(( $(SOAK_S) * 4 + 900 )) --e2e-args "--filter soak."

@@ -26,6 +26,7 @@ still held (rust/instance/account.rs); the bus counts the frames it delivered to
 and the userspace side of each instance (what the processes counted) is printed beside it.
 """
 
+import contextlib
 import errno
 import fcntl
 import json
@@ -57,6 +58,8 @@ FAULT_PERMILLE = 30
 # Drop counters: a received frame that went nowhere is counted in exactly one of them.
 DROPS = ("rx_short", "rx_too_long", "rx_bad_cs1", "rx_bad_cs2", "rx_bad_addr", "rx_overflow",
          "rx_route_overflow", "rsp_late", "rsp_duplicate")
+# What a send may give besides success: the peer NAKed or is gone, the bus failed.
+SEND_ERRORS = (errno.ENXIO, errno.EIO, errno.EAGAIN, errno.ETIMEDOUT)
 SYSCALLS = {"x86_64": (0, 16), "armv7l": (3, 54)}  # read, ioctl
 
 
@@ -191,6 +194,10 @@ class Worker:
             try:
                 step()
             except OSError as e:
+                if e.errno in SEND_ERRORS:
+                    # A transmission that failed (the peer unbound, a NAK...): counted.
+                    self.count(f"err_{errno.errorcode[e.errno]}")
+                    continue
                 if e.errno != errno.ENODEV:
                     raise
                 self.report()
@@ -420,6 +427,7 @@ class Soak:
         self.unbinds = self.module_cycles = self.rmmod_refused = 0
         self.blocked_at_unbind = []
         self.pending_reports = []
+        self.times = {}
 
     def say(self, text):
         self.out(text)
@@ -452,7 +460,8 @@ class Soak:
     def unbind(self, i):
         """Unbinds node i and books the final account of its instance."""
         self.blocked_at_unbind.append(blocked_in_syscall([self.blockers[i]]))
-        self.inst[i].unbind()
+        with self.timed("unbind"):
+            self.inst[i].unbind()
         self.unbinds += 1
         self.book(i)
 
@@ -471,8 +480,14 @@ class Soak:
         self.sh.bump_gen(i)
 
     def bind(self, i):
-        with open("/sys/bus/i2c/drivers/ipmb/bind", "w") as f:
+        with self.timed("bind"), open("/sys/bus/i2c/drivers/ipmb/bind", "w") as f:
             f.write(self.inst[i].client)
+
+    @contextlib.contextmanager
+    def timed(self, what):
+        t = time.monotonic()
+        yield
+        self.times.setdefault(what, []).append(time.monotonic() - t)
 
     def module_cycle(self):
         r = lib.rmmod("ipmb", check=False)
@@ -480,15 +495,31 @@ class Soak:
         self.rmmod_refused += 1
         for i in range(len(NODES)):
             self.unbind(i)
-        deadline = time.monotonic() + 10
-        while lib.rmmod("ipmb", check=False).returncode != 0:
-            lib.true(time.monotonic() < deadline, "rmmod ipmb: files still open 10 s after unbind")
-            time.sleep(0.01)
+        deadline = time.monotonic() + 30
+        with self.timed("rmmod (until the last file is closed)"):
+            while lib.rmmod("ipmb", check=False).returncode != 0:
+                if time.monotonic() > deadline:
+                    self.dump_holders()
+                    raise AssertionError("rmmod ipmb: still in use 30 s after unbind")
+                time.sleep(0.02)
         # Nothing can be delivered to a node without its instance.
         for i in range(len(NODES)):
             self.start_frames[i] = frames_to(i)
-        lib.insmod("ipmb", *PARAMS)
+        with self.timed("insmod"):
+            lib.insmod("ipmb", *PARAMS)
         self.module_cycles += 1
+
+    def dump_holders(self):
+        """Says which processes hold ipmb files, and where they are."""
+        self.say(f"refcnt {lib.read('/sys/module/ipmb/refcnt')}")
+        for pid in self.procs + [os.getpid()]:
+            try:
+                fds = [os.readlink(f"/proc/{pid}/fd/{f}") for f in os.listdir(f"/proc/{pid}/fd")]
+                with open(f"/proc/{pid}/stack") as f:
+                    stack = f.read().split()
+            except OSError:
+                continue
+            self.say(f"pid {pid}: {[x for x in fds if 'ipmb' in x]} stack {stack[:12]}")
 
     def run(self):
         self.setup()
@@ -502,9 +533,12 @@ class Soak:
                 if frac >= 1:
                     break
                 self.pending_reports.extend(self.sh.reports())
-                if self.module_cycles < want_modules * frac:
+                # Whichever kind of cycle lags its pace more goes next.
+                lag_m = frac - self.module_cycles / want_modules
+                lag_u = frac - (self.unbinds - 3 * self.module_cycles) / want_unbinds
+                if lag_m > 0 and lag_m >= lag_u:
                     self.module_cycle()
-                elif self.unbinds - 3 * self.module_cycles < want_unbinds * frac:
+                elif lag_u > 0:
                     i = random.randrange(len(NODES))
                     self.unbind(i)
                     time.sleep(random.random() * 0.05)
@@ -564,6 +598,8 @@ class Soak:
                  f"cycles), rmmod/insmod cycles {self.module_cycles} (rmmod refused with files "
                  f"open: {self.rmmod_refused}); requester blocked at unbind "
                  f"{sum(self.blocked_at_unbind)}/{len(self.blocked_at_unbind)}")
+        self.say("soak: seconds per step (mean/max): " + ", ".join(
+            f"{k} {sum(v) / len(v):.2f}/{max(v):.2f}" for k, v in self.times.items()))
         self.say("soak: bus faults injected: " + ", ".join(f"{k} {v}" for k, v in faults.items()))
         for a in self.accounts:
             f, user = a["final"], reports.get((a["node"], a["gen"]), {})
