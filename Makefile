@@ -128,8 +128,25 @@ samples-arm:
 bench: modules vbus samples
 	@python3 tests/qemu/run.py --mode bench
 
-# The soak and the guest ioctl fuzzer (tests/e2e/test_soak.py) on the x86 debug kernel.
+# The soak and the guest ioctl fuzzer (tests/e2e/test_soak.py) on the x86 debug kernel, or
+# with SOAK_MACHINE=ast2600-evb on the ARM kernel (the ARM builds travel in its initramfs).
 SOAK_S ?= 600
+SOAK_MACHINE ?= x86
+ARM_CC ?= clang-19 --target=arm-linux-gnueabihf -march=armv7-a -mfpu=vfpv3-d16 \
+	-mfloat-abi=hard -fuse-ld=lld
+
+build/arm/uapi/ioctl_fuzz: tests/uapi/ioctl_fuzz.c include/uapi/linux/ipmb.h
+	@mkdir -p build/arm/uapi
+	$(ARM_CC) $(UAPI_CFLAGS) -O2 -static -o $@ $<
+
+ifeq ($(SOAK_MACHINE),x86)
 soak: modules vbus uapi-probes
 	@python3 tests/qemu/run.py --mode check --soak-seconds $(SOAK_S) \
 		--timeout $$(( $(SOAK_S) * 4 + 900 )) --e2e-args "--filter soak."
+else
+soak: build/arm/uapi/ioctl_fuzz
+	@ARCH=arm $(KMAKE) modules && ARCH=arm $(VBUS) modules && $(MAKE) --no-print-directory samples-arm
+	@python3 tests/qemu/run.py --mode check --machine $(SOAK_MACHINE) --soak-seconds $(SOAK_S) \
+		--timeout $$(( $(SOAK_S) * 4 + 900 )) \
+		--e2e-args "--dir tests/e2e --machine $(SOAK_MACHINE) --filter soak."
+endif

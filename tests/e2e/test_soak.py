@@ -39,12 +39,15 @@ def _fuzz(prog):
     lib.eq(p.returncode, 0, f"{prog} exit status")
 
 
-def test_ioctl_fuzz_64():
+def test_ioctl_fuzz():
+    """The native program: 64-bit on x86, 32-bit on ARM."""
     _fuzz("ioctl_fuzz")
 
 
+@lib.machines(None)
 def test_ioctl_fuzz_32():
+    """The -m32 program on the x86 guest: the compat ioctl path."""
     _fuzz("ioctl_fuzz32")
 
 
-test_ioctl_fuzz_64.timeout = test_ioctl_fuzz_32.timeout = SECONDS * 2 + 660
+test_ioctl_fuzz.timeout = test_ioctl_fuzz_32.timeout = SECONDS * 2 + 660

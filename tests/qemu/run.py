@@ -183,6 +183,12 @@ def build_initramfs_bmc(machine, kdir, workdir, modules, mode, e2e_args, soak_s=
     for prog in ("ipmb-raw", "ipmb-responder"):
         spec.file(f"/repo/samples/{prog}", os.path.join(ROOT, "build", "arm", "samples", prog),
                   0o755)
+    # The soak's bus and ioctl fuzzer (tests/e2e/test_soak.py), when built for ARM.
+    for src, dest in ((("tests", "vbus", "i2c_vbus.ko"), "/repo/tests/vbus/i2c_vbus.ko"),
+                      (("uapi", "ioctl_fuzz"), "/repo/build/uapi/ioctl_fuzz")):
+        path = os.path.join(ROOT, "build", "arm", *src)
+        if os.path.exists(path):
+            spec.file(dest, path)
     ipmi = os.path.join(kdir, "drivers", "char", "ipmi")
     for ko in sorted(glob.glob(os.path.join(ipmi, "*.ko"))):
         spec.file(f"/kdir/drivers/char/ipmi/{os.path.basename(ko)}", ko, 0o644)
