@@ -54,6 +54,9 @@ MAX_FRAME = 32
 PARAMS = (f"queue_len={QUEUE_LEN}", f"max_frame_len={MAX_FRAME}", "req_timeout_ms=100",
           "req_retries=1", "tx_retries=3")
 FAULT_PERMILLE = 30
+# Pause of the traffic loops in seconds: the guest has two CPUs for 17 processes and the
+# cycles.
+PACE = 0.01
 
 # Drop counters: a received frame that went nowhere is counted in exactly one of them.
 DROPS = ("rx_short", "rx_too_long", "rx_bad_cs1", "rx_bad_cs2", "rx_bad_addr", "rx_overflow",
@@ -271,6 +274,7 @@ def sync_requester(sh, i):
         w.count("submitted")
         m = abi.request(w.fd, addr, OEM, cmd, data, timeout_ms=100, retries=0, flags=flags)
         w.count(msg_cc(m))
+        time.sleep(PACE)
     w.run(step)
 
 
@@ -304,6 +308,7 @@ def async_requester(sh, i):
                 w.count("unknown_id")
             ids.discard(m["id"])
             w.count(msg_cc(m))
+        time.sleep(PACE)
 
     orig_report = w.report
 
@@ -346,7 +351,7 @@ def writer(sh, i):
                 if e.errno == errno.ENODEV:
                     raise
                 w.count(f"write_{errno.errorcode.get(e.errno, e.errno)}")
-        time.sleep(0.02)
+        time.sleep(5 * PACE)
     w.run(step)
 
 
@@ -369,7 +374,7 @@ def injector(sh):
             lib.send_raw(nr, f)
         except OSError:
             pass
-        time.sleep(0.01)
+        time.sleep(2 * PACE)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -426,6 +431,7 @@ class Soak:
         self.start_frames = {}  # node -> frames_to at bind
         self.unbinds = self.module_cycles = self.rmmod_refused = 0
         self.blocked_at_unbind = []
+        self.reader_blocked_at_unbind = []
         self.pending_reports = []
         self.times = {}
 
@@ -444,9 +450,10 @@ class Soak:
         lib.vbus_param("fault_permille", FAULT_PERMILLE)
 
     def spawn(self):
-        sh, procs, blockers = self.sh, [], []
+        sh, procs, blockers, readers = self.sh, [], [], []
         for i in range(len(NODES)):
-            procs.append(fork(reader, sh, i, i == 1))
+            readers.append(fork(reader, sh, i, i == 1))
+            procs.append(readers[-1])
             procs.append(fork(responder, sh, i))
             procs.append(fork(sync_requester, sh, i))
             procs.append(fork(async_requester, sh, i))
@@ -455,11 +462,12 @@ class Soak:
             procs.append(b)
             blockers.append(b)
         procs.append(fork(injector, sh))
-        self.procs, self.blockers = procs, blockers
+        self.procs, self.blockers, self.readers = procs, blockers, readers
 
     def unbind(self, i):
         """Unbinds node i and books the final account of its instance."""
         self.blocked_at_unbind.append(blocked_in_syscall([self.blockers[i]]))
+        self.reader_blocked_at_unbind.append(blocked_in_syscall([self.readers[i]]))
         with self.timed("unbind"):
             self.inst[i].unbind()
         self.unbinds += 1
@@ -596,8 +604,9 @@ class Soak:
         self.say(f"soak: {elapsed:.0f} s, {len(self.accounts)} instances; unbind/bind cycles "
                  f"{self.unbinds - 3 * self.module_cycles} (+{3 * self.module_cycles} in module "
                  f"cycles), rmmod/insmod cycles {self.module_cycles} (rmmod refused with files "
-                 f"open: {self.rmmod_refused}); requester blocked at unbind "
-                 f"{sum(self.blocked_at_unbind)}/{len(self.blocked_at_unbind)}")
+                 f"open: {self.rmmod_refused}); at unbind, a requester blocked "
+                 f"{sum(self.blocked_at_unbind)}/{len(self.blocked_at_unbind)} times, a reader "
+                 f"{sum(self.reader_blocked_at_unbind)}/{len(self.reader_blocked_at_unbind)}")
         self.say("soak: seconds per step (mean/max): " + ", ".join(
             f"{k} {sum(v) / len(v):.2f}/{max(v):.2f}" for k, v in self.times.items()))
         self.say("soak: bus faults injected: " + ", ".join(f"{k} {v}" for k, v in faults.items()))
