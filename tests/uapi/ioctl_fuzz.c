@@ -428,6 +428,10 @@ int main(int argc, char **argv)
 
 		d = (int)below((uint32_t)ndevs);
 		k = (int)below(FDS_PER_DEV);
+		if (fds[d][k] < 0) {
+			reopen(d, k);
+			continue;
+		}
 		fd = fds[d][k];
 		switch (below(20)) {
 		case 0:
