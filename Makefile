@@ -55,22 +55,14 @@ vbus:
 # 32-bit (compat ioctls).
 uapi-probes: $(UAPI_PROBES)
 
-build/uapi/ioctl_probe: tests/uapi/ioctl_probe.c include/uapi/linux/ipmb.h
-	@mkdir -p build/uapi
-	$(CC) $(UAPI_CFLAGS) -O2 -o $@ $<
-
-build/uapi/ioctl_probe32: tests/uapi/ioctl_probe.c include/uapi/linux/ipmb.h
+# One program per tests/uapi/*.c: native, and -m32 (suffix 32).
+build/uapi/%32: tests/uapi/%.c include/uapi/linux/ipmb.h
 	@mkdir -p build/uapi
 	$(CC) $(UAPI_CFLAGS) -m32 -O2 -o $@ $<
 
-# The guest ioctl and file-operation fuzzer (tests/e2e/test_soak.py runs it).
-build/uapi/ioctl_fuzz: tests/uapi/ioctl_fuzz.c include/uapi/linux/ipmb.h
+build/uapi/%: tests/uapi/%.c include/uapi/linux/ipmb.h
 	@mkdir -p build/uapi
 	$(CC) $(UAPI_CFLAGS) -O2 -o $@ $<
-
-build/uapi/ioctl_fuzz32: tests/uapi/ioctl_fuzz.c include/uapi/linux/ipmb.h
-	@mkdir -p build/uapi
-	$(CC) $(UAPI_CFLAGS) -m32 -O2 -o $@ $<
 
 clean:
 	@$(KMAKE) clean

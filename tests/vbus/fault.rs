@@ -38,34 +38,22 @@ module_param_int! {
         "Longest random delay fault in microseconds (0..100000)",
 }
 
-module_param_int! {
-    /// Random NAKs injected.
-    static FAULTS_NAK: faults_nak = 0, 0, i32::MAX, perm: 0o444,
-        "Random faults injected: address NAKs",
+/// Declares the read-only counters of the random faults injected.
+macro_rules! fault_counters {
+    ($($ident:ident: $name:ident, $what:literal,)*) => {
+        $(module_param_int! {
+            /// Random faults injected of one kind.
+            static $ident: $name = 0, 0, i32::MAX, perm: 0o444, $what,
+        })*
+    };
 }
 
-module_param_int! {
-    /// Random arbitration losses injected.
-    static FAULTS_ARB_LOST: faults_arb_lost = 0, 0, i32::MAX, perm: 0o444,
-        "Random faults injected: arbitration losses",
-}
-
-module_param_int! {
-    /// Random withheld STOPs injected.
-    static FAULTS_DROP_STOP: faults_drop_stop = 0, 0, i32::MAX, perm: 0o444,
-        "Random faults injected: transfers without their final STOP",
-}
-
-module_param_int! {
-    /// Random corrupted bytes injected.
-    static FAULTS_CORRUPT: faults_corrupt = 0, 0, i32::MAX, perm: 0o444,
-        "Random faults injected: inverted bytes",
-}
-
-module_param_int! {
-    /// Random delays injected.
-    static FAULTS_DELAY: faults_delay = 0, 0, i32::MAX, perm: 0o444,
-        "Random faults injected: delays",
+fault_counters! {
+    FAULTS_NAK: faults_nak, "Random faults injected: address NAKs",
+    FAULTS_ARB_LOST: faults_arb_lost, "Random faults injected: arbitration losses",
+    FAULTS_DROP_STOP: faults_drop_stop, "Random faults injected: transfers without a final STOP",
+    FAULTS_CORRUPT: faults_corrupt, "Random faults injected: inverted bytes",
+    FAULTS_DELAY: faults_delay, "Random faults injected: delays",
 }
 
 macro_rules! frames_to {
