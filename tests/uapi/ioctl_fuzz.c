@@ -250,7 +250,9 @@ static int invalid_input(unsigned long cmd, const unsigned char *p)
 
 		return !zero(m->reserved, sizeof(m->reserved)) || (m->flags & ~IPMB_MSG_BROADCAST) ||
 		       (m->netfn & 1) || m->netfn > 0x3f || m->data_len > IPMB_MAX_DATA ||
-		       m->timeout_ms > IPMB_MAX_TIMEOUT_MS;
+		       m->timeout_ms > IPMB_MAX_TIMEOUT_MS || (m->addr & 1) || m->lun > 3 ||
+		       m->own_lun > 3 ||
+		       (m->retries > IPMB_MAX_RETRIES && m->retries != IPMB_RETRIES_DEFAULT);
 	}
 	if (cmd == IPMB_IOC_RESPOND) {
 		const struct ipmb_msg *m = (const void *)p;
