@@ -27,6 +27,7 @@ and the userspace side of each instance (what the processes counted) is printed 
 """
 
 import contextlib
+import ctypes
 import errno
 import fcntl
 import json
@@ -36,6 +37,7 @@ import platform
 import random
 import re
 import select
+import shutil
 import struct
 import time
 import traceback
@@ -424,8 +426,9 @@ def blocked_in_syscall(pids):
 
 
 class Soak:
-    def __init__(self, seconds, out):
-        self.seconds, self.out = seconds, out
+    def __init__(self, seconds, pace, required, limit, out):
+        self.seconds, self.pace, self.required = seconds, pace, required
+        self.limit, self.out = limit, out
         self.sh = Shared()
         self.accounts = []      # one per dead instance
         self.start_frames = {}  # node -> frames_to at bind
@@ -440,7 +443,10 @@ class Soak:
 
     def setup(self):
         adapters = lib.vbus(len(NODES) + 1)
-        lib.insmod("ipmb", *PARAMS)
+        # Loaded 200 times: from memory rather than over 9p.
+        self.ko = os.path.join(os.environ.get("TMPDIR", "/tmp"), "soak-ipmb.ko")
+        shutil.copy(lib.module_path("ipmb"), self.ko)
+        self.insmod()
         self.inst = [lib.Instance(adapters[i], a) for i, a in enumerate(NODES)]
         for i, a in enumerate(adapters):
             self.sh.set_adapter(i, a)
@@ -491,6 +497,16 @@ class Soak:
         with self.timed("bind"), open("/sys/bus/i2c/drivers/ipmb/bind", "w") as f:
             f.write(self.inst[i].client)
 
+    def insmod(self):
+        fd = os.open(self.ko, os.O_RDONLY)
+        try:
+            ret, err = lib._syscall(lib.SYS_FINIT_MODULE, ctypes.c_int(fd),
+                                    ctypes.c_char_p(" ".join(PARAMS).encode()), ctypes.c_int(0))
+        finally:
+            os.close(fd)
+        lib.true(ret == 0, f"insmod ipmb: {os.strerror(err)}")
+        lib._loaded.append("ipmb")
+
     @contextlib.contextmanager
     def timed(self, what):
         t = time.monotonic()
@@ -514,7 +530,7 @@ class Soak:
         for i in range(len(NODES)):
             self.start_frames[i] = frames_to(i)
         with self.timed("insmod"):
-            lib.insmod("ipmb", *PARAMS)
+            self.insmod()
         self.module_cycles += 1
 
     def dump_holders(self):
@@ -530,23 +546,34 @@ class Soak:
             self.say(f"pid {pid}: {[x for x in fds if 'ipmb' in x]} stack {stack[:12]}")
 
     def run(self):
+        """Runs at least `seconds`, and on until the required cycles are done (at most
+        `limit` seconds); the cycles keep the pace that does `pace` in `seconds`, and go
+        back to back when behind it."""
         self.setup()
         self.spawn()
         t0 = time.monotonic()
-        want_unbinds = 1000 * self.seconds / 600
-        want_modules = 200 * self.seconds / 600
+        want_u, want_m = self.pace
+        need_u, need_m = self.required
+        shown = 0
         try:
             while True:
-                frac = (time.monotonic() - t0) / self.seconds
-                if frac >= 1:
+                now = time.monotonic() - t0
+                done_u = self.unbinds - 3 * self.module_cycles
+                if now >= self.seconds and (done_u >= need_u and self.module_cycles >= need_m
+                                            or now >= self.limit):
                     break
+                if now - shown >= 60:
+                    shown = now
+                    self.say(f"soak: {now:.0f} s: unbind/bind cycles {done_u}, rmmod/insmod "
+                             f"cycles {self.module_cycles}, instances {len(self.accounts)}")
                 self.pending_reports.extend(self.sh.reports())
                 # Whichever kind of cycle lags its pace more goes next.
-                lag_m = frac - self.module_cycles / want_modules
-                lag_u = frac - (self.unbinds - 3 * self.module_cycles) / want_unbinds
-                if lag_m > 0 and lag_m >= lag_u:
+                frac = now / self.seconds
+                lag_m = frac - self.module_cycles / max(want_m, 1)
+                lag_u = frac - done_u / max(want_u, 1)
+                if lag_m > 0 and lag_m >= lag_u and self.module_cycles < want_m:
                     self.module_cycle()
-                elif lag_u > 0:
+                elif lag_u > 0 and done_u < want_u:
                     i = random.randrange(len(NODES))
                     self.unbind(i)
                     time.sleep(random.random() * 0.05)
@@ -561,7 +588,7 @@ class Soak:
         finally:
             self.sh.stop()
             reports = self.collect()
-        return self.judge(elapsed, reports, want_unbinds, want_modules)
+        return self.judge(elapsed, reports, need_u, need_m)
 
     def collect(self):
         """The workers' counts, per (node, generation), once every worker has exited."""
@@ -675,6 +702,8 @@ class Soak:
         return not bad
 
 
-def run(seconds, out=print):
-    """Runs the soak for `seconds`; returns True if every account balanced."""
-    return Soak(seconds, out).run()
+def run(seconds, pace, required, limit, out=print):
+    """Runs the soak for `seconds` with cycles (unbind/bind, rmmod/insmod) at the pace of
+    `pace` in that time, and on until `required` are done (at most `limit` seconds);
+    returns True if every account balanced and the required cycles were done."""
+    return Soak(seconds, pace, required, limit, out).run()
