@@ -20,6 +20,7 @@ if SECONDS >= 600:
 else:
     REQUIRED, LIMIT = (10, 2), SECONDS * 2
 
+
 def _print(line):
     print(f"# {line}", flush=True)
 
