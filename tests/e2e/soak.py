@@ -146,7 +146,8 @@ def open_node(sh, i, flags=os.O_RDWR):
         try:
             fd = os.open(path, flags)
         except OSError:
-            time.sleep(0.02)
+            # Not too often: 17 processes retrying would slow the reload they wait for.
+            time.sleep(0.2)
             continue
         if sh.gen(i) == g1:
             return fd, g1
