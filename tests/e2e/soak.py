@@ -8,7 +8,7 @@ arbitration loss, no STOP, a corrupted byte, delays). For the whole run, forked 
 at once, on every node: blocking read()s, registered responders (RECEIVE + RESPOND),
 synchronous REQUESTs (answered, timed out, NAKed, too long, broadcast), asynchronous SUBMIT
 bursts, a REQUEST that waits 60 s for a responder that never answers, write() bursts into a
-16-frame read() queue, and malformed raw frames. Meanwhile the main process unbinds and
+16-frame read() queue and into a full inbox, and malformed raw frames. Meanwhile the main process unbinds and
 rebinds one node at a time, and unloads and reloads ipmb.ko, at the pace that reaches 1000
 and 200 cycles in 600 s; each rmmod is first tried with the files open (it must fail), then
 the nodes are unbound, which wakes the blocked callers with ENODEV; the module goes once the
@@ -336,17 +336,20 @@ def blocker(sh, i):
 
 
 def writer(sh, i):
-    """write() traffic from node i: single frames, and bursts into the slow reader's queue."""
+    """write() traffic from node i: single frames, and bursts of 40 into the 16-frame read()
+    queues (the slow reader's fills up) or into the 32-message inbox of a responder that
+    never reads it."""
     w = Worker(sh, "writer", i)
     me = NODES[i]
     seq = [0]
 
     def step():
         peer = random.choice([a for a in NODES if a != me])
-        n = 40 if random.random() < 0.1 else 1
+        r = random.random()
+        n, cmd = (40, WRITE_CMD) if r < 0.1 else (40, STALLED) if r < 0.15 else (1, WRITE_CMD)
         for _ in range(n):
             seq[0] = (seq[0] + 1) % 64
-            f = lib.frame(peer, OEM, me, seq[0], WRITE_CMD, b"\x55" * random.randint(0, 20))
+            f = lib.frame(peer, OEM, me, seq[0], cmd, b"\x55" * random.randint(0, 20))
             try:
                 os.write(w.fd, lib.with_len(f))
                 w.count("written")
