@@ -68,7 +68,7 @@ def load_env(name="env"):
     return dict(item.split("=", 1) for item in out.split("\0") if item)
 
 
-def build_initramfs(kdir, workdir, modules, mode, e2e_args, soak_s=60):
+def build_initramfs(kdir, workdir, modules, mode, e2e_args, soak_s=60, soak_limit=0):
     spec = os.path.join(workdir, "initramfs.spec")
     conf = os.path.join(workdir, "ipmb-test.conf")
     with open(conf, "w") as f:
@@ -78,6 +78,7 @@ def build_initramfs(kdir, workdir, modules, mode, e2e_args, soak_s=60):
         f.write(f"KUNIT_MODULES='{' '.join(os.path.basename(m) for m in modules)}'\n")
         f.write(f"E2E_ARGS='{e2e_args}'\n")
         f.write(f"SOAK_S={soak_s}\n")
+        f.write(f"SOAK_LIMIT_S={soak_limit}\n")
         f.write("MACHINE=x86_64\n")
     lines = [
         "dir /dev 0755 0 0",
@@ -145,7 +146,8 @@ class Spec:
                     self.file(d, p)
 
 
-def build_initramfs_bmc(machine, kdir, workdir, modules, mode, e2e_args, soak_s=60):
+def build_initramfs_bmc(machine, kdir, workdir, modules, mode, e2e_args, soak_s=60,
+                        soak_limit=0):
     """The ARM guest: busybox, Python, /repo (the tests and the ARM builds), /kdir, /modules."""
     armhf = load_env("env-armhf")["ARMHF_ROOT"]
     conf = os.path.join(workdir, "ipmb-test.conf")
@@ -156,6 +158,7 @@ def build_initramfs_bmc(machine, kdir, workdir, modules, mode, e2e_args, soak_s=
         f.write(f"KUNIT_MODULES='{' '.join(os.path.basename(m) for m in modules)}'\n")
         f.write(f"E2E_ARGS='{e2e_args}'\n")
         f.write(f"SOAK_S={soak_s}\n")
+        f.write(f"SOAK_LIMIT_S={soak_limit}\n")
         f.write(f"MACHINE={machine.name}\n")
         f.write("GUEST_ROOT=initramfs\n")
         f.write(f"RESULTS_PREFIX='{machines.RESULTS_PREFIX}'\n")
@@ -302,6 +305,9 @@ def main():
                          "--machine <machine> unless given)")
     ap.add_argument("--soak-seconds", type=int, default=60,
                     help="duration of the soak (tests/e2e/test_soak.py) in the guest")
+    ap.add_argument("--soak-limit", type=int, default=0,
+                    help="longest the soak may run on to finish its cycles (0: 8 times "
+                         "--soak-seconds)")
     ap.add_argument("--out", default=os.path.join(ROOT, "build", "qemu"), help="logs go here")
     ap.add_argument("--verbose", action="store_true", help="echo the whole console")
     args = ap.parse_args()
@@ -337,9 +343,10 @@ def main():
     try:
         if arm:
             initrd = build_initramfs_bmc(machine, kdir, work, modules, args.mode, e2e_args,
-                                         args.soak_seconds)
+                                         args.soak_seconds, args.soak_limit)
         else:
-            initrd = build_initramfs(kdir, work, modules, args.mode, e2e_args, args.soak_seconds)
+            initrd = build_initramfs(kdir, work, modules, args.mode, e2e_args, args.soak_seconds,
+                                     args.soak_limit)
         initrd_size = os.path.getsize(initrd)
         cmd, extra_env = qemu_command(machine, env, initrd, console_log, results_log)
         state = {"markers": [], "bad": [], "results": [], "first_marker": None, "done": None,
