@@ -502,6 +502,9 @@ class Soak:
             f.write(self.inst[i].client)
 
     def insmod(self):
+        # Its time in the kernel log, next to the probes it causes.
+        with open("/dev/kmsg", "w") as f:
+            f.write("soak: insmod ipmb\n")
         fd = os.open(self.ko, os.O_RDONLY)
         try:
             ret, err = lib._syscall(lib.SYS_FINIT_MODULE, ctypes.c_int(fd),
