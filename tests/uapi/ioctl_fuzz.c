@@ -134,6 +134,19 @@ static void *pick_ptr(size_t size, enum ptr_kind *kind)
 	}
 }
 
+/*
+ * Whether an access of n bytes at p (a pointer of that kind) must fault. The last bytes
+ * before the hole fault only if the access reaches into it; n == 0 never faults.
+ */
+static int faults(enum ptr_kind kind, const unsigned char *p, size_t n)
+{
+	if (n == 0 || kind == P_VALID || kind == P_ODD)
+		return 0;
+	if (kind == P_PARTIAL)
+		return (size_t)(hole - p) < n;
+	return 1;
+}
+
 /* Random bytes, or an almost-valid structure for a known command. */
 static void fill(unsigned char *p, size_t size, unsigned long cmd, const unsigned char *peers)
 {
@@ -277,7 +290,7 @@ static void do_ioctl(int fd, const unsigned char *peers)
 	/* A random command may claim up to 16 KiB: only the first page after p is ours. */
 	if (kind == P_VALID)
 		fill(p, size < PAGE ? size : PAGE, cmd, peers);
-	if (is_known && kind != P_VALID && kind != P_RO && kind != P_ODD)
+	if (is_known && kind != P_RO && faults(kind, p, size))
 		must_fail = 1;
 	if (is_known && kind == P_RO && writes_user)
 		must_fail = 1;
@@ -332,7 +345,8 @@ static void do_write(int fd, const unsigned char *peers)
 			for (size_t i = 0; i < len; i++)
 				p[i] = (unsigned char)rnd();
 	}
-	if (kind != P_VALID && kind != P_RO && kind != P_ODD && len)
+	/* write() reads all len bytes. */
+	if (kind != P_RO && faults(kind, p, len))
 		must_fail = 1;
 	if (len == 0 || len > 241)
 		must_fail = 1;
@@ -348,8 +362,11 @@ static void do_read(int fd)
 	unsigned char *p = pick_ptr(len ? len : 1, &kind);
 	long ret;
 
+	/* read() writes at most the frame's bytes: judged by what it returned. */
 	ret = read(fd, p, len);
-	if (book("read", 0, ret, errno, kind != P_VALID && kind != P_ODD && len > 0) &&
+	if (ret > 0 && faults(kind, p, (size_t)ret))
+		bad("read into memory it cannot write", 0, (int)ret, 0);
+	if (book("read", 0, ret, errno, 0) &&
 	    kind == P_VALID && ret > 0 && ret == (long)len && (size_t)p[0] + 1 < len)
 		bad("read length byte", 0, (int)ret, 0);
 }
