@@ -34,32 +34,3 @@ def test_soak():
 
 
 test_soak.timeout = LIMIT + 300
-
-# Calls of the ioctl fuzzer per program (64-bit and 32-bit): a million in all for the
-# 10-minute soak, proportionally fewer for a shorter one.
-FUZZ_CALLS = max(10000, SECONDS * 1000 * 1000 // 1200)
-
-
-def _fuzz(prog):
-    import subprocess
-    bmc, sat = lib.two_nodes("tx_retries=0", "req_timeout_ms=10", "req_retries=0")
-    path = os.path.join(lib.REPO, "build", "uapi", prog)
-    p = subprocess.run([path, str(FUZZ_CALLS), str(os.getpid()), bmc.dev, sat.dev],
-                       capture_output=True, text=True, timeout=SECONDS * 2 + 600)
-    for line in (p.stdout + p.stderr).splitlines():
-        _print(f"{prog}: {line}")
-    lib.eq(p.returncode, 0, f"{prog} exit status")
-
-
-def test_ioctl_fuzz():
-    """The native program: 64-bit on x86, 32-bit on ARM."""
-    _fuzz("ioctl_fuzz")
-
-
-@lib.machines(None)
-def test_ioctl_fuzz_32():
-    """The -m32 program on the x86 guest: the compat ioctl path."""
-    _fuzz("ioctl_fuzz32")
-
-
-test_ioctl_fuzz.timeout = test_ioctl_fuzz_32.timeout = SECONDS * 2 + 660
