@@ -298,7 +298,9 @@ def main():
     ap.add_argument("--machine", default="x86",
                     choices=sorted(set(machines.MACHINES) | set(machines.ALIASES)),
                     help="the guest to boot (tests/qemu/machines.py)")
-    ap.add_argument("--timeout", type=int, default=900, help="seconds before the guest counts as hung")
+    # The x86 e2e run takes 5 to 15 minutes with the soak, depending on the host's load.
+    ap.add_argument("--timeout", type=int, default=1800,
+                    help="seconds before the guest counts as hung")
     ap.add_argument("--module", action="append", default=[], help=".ko whose KUnit suites to run")
     ap.add_argument("--e2e-args", default=None,
                     help="arguments for tests/e2e/runner.py (on ARM: --dir tests/bmc "
