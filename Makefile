@@ -12,6 +12,9 @@
 #   make bench            ipmb.ko against the C driver, same boot: throughput and latency ratios
 #   make fuzz             libFuzzer on rust/proto/ (frame, assembler, ring, seqtab), each against
 #                         a reference model: FUZZ_RUNS executions per target (default 10 million)
+#   make soak             SOAK_S seconds (default 600) of traffic, bus faults and unbind/rmmod
+#                         cycles on the x86 debug kernel with exact per-instance accounts, then
+#                         a million fuzzed ioctl/file calls (make check runs 60 s of it)
 #   make clippy           build ipmb.ko and the test bus with clippy for x86 and ARM (or only
 #                         $(ARCH) with KDIR), warnings are errors
 #   make vbus             build the virtual I2C bus module the tests use
@@ -34,11 +37,12 @@ RUST_SOURCES = $(shell find rust tests -name '*.rs' -not -path '*/target/*')
 
 VBUS := M=$(CURDIR)/tests/vbus $(KMAKE)
 
-UAPI_PROBES := build/uapi/ioctl_probe build/uapi/ioctl_probe32
+UAPI_PROBES := build/uapi/ioctl_probe build/uapi/ioctl_probe32 build/uapi/ioctl_fuzz \
+	build/uapi/ioctl_fuzz32
 UAPI_CFLAGS := -Wall -Wextra -Werror -Iinclude/uapi
 
 .PHONY: all modules vbus uapi-probes samples samples-arm clean modules_install clippy rustfmt rustfmtcheck \
-	setup host-test check demo bench fuzz
+	setup host-test check demo bench fuzz soak
 
 all: modules
 
@@ -53,13 +57,14 @@ vbus:
 # 32-bit (compat ioctls).
 uapi-probes: $(UAPI_PROBES)
 
-build/uapi/ioctl_probe: tests/uapi/ioctl_probe.c include/uapi/linux/ipmb.h
-	@mkdir -p build/uapi
-	$(CC) $(UAPI_CFLAGS) -O2 -o $@ $<
-
-build/uapi/ioctl_probe32: tests/uapi/ioctl_probe.c include/uapi/linux/ipmb.h
+# One program per tests/uapi/*.c: native, and -m32 (suffix 32).
+build/uapi/%32: tests/uapi/%.c include/uapi/linux/ipmb.h
 	@mkdir -p build/uapi
 	$(CC) $(UAPI_CFLAGS) -m32 -O2 -o $@ $<
+
+build/uapi/%: tests/uapi/%.c include/uapi/linux/ipmb.h
+	@mkdir -p build/uapi
+	$(CC) $(UAPI_CFLAGS) -O2 -o $@ $<
 
 clean:
 	@$(KMAKE) clean
@@ -120,3 +125,30 @@ samples-arm:
 # matching: prints ratios, asserts nothing.
 bench: modules vbus samples
 	@python3 tests/qemu/run.py --mode bench
+
+# The soak and the guest ioctl fuzzer (tests/e2e/test_soak.py) on the x86 debug kernel, or
+# with SOAK_MACHINE=ast2600-evb on the ARM kernel (the ARM builds travel in its initramfs).
+SOAK_S ?= 600
+# The soak runs on past SOAK_S until it has done its cycles, at most SOAK_LIMIT_S seconds
+# (0: 8 times SOAK_S).
+SOAK_LIMIT_S ?= 0
+SOAK_MACHINE ?= x86
+ARM_CC ?= clang-19 --target=arm-linux-gnueabihf -march=armv7-a -mfpu=vfpv3-d16 \
+	-mfloat-abi=hard -fuse-ld=lld
+
+build/arm/uapi/ioctl_fuzz: tests/uapi/ioctl_fuzz.c include/uapi/linux/ipmb.h
+	@mkdir -p build/arm/uapi
+	$(ARM_CC) $(UAPI_CFLAGS) -O2 -static -o $@ $<
+
+ifeq ($(SOAK_MACHINE),x86)
+soak: modules vbus uapi-probes
+	@python3 tests/qemu/run.py --mode check --soak-seconds $(SOAK_S) \
+		--soak-limit $(SOAK_LIMIT_S) --timeout $$(( $(SOAK_S) * 10 + 1800 )) \
+		--e2e-args "--filter soak"
+else
+soak: build/arm/uapi/ioctl_fuzz
+	@ARCH=arm $(KMAKE) modules && ARCH=arm $(VBUS) modules && $(MAKE) --no-print-directory samples-arm
+	@python3 tests/qemu/run.py --mode check --machine $(SOAK_MACHINE) --soak-seconds $(SOAK_S) \
+		--timeout $$(( $(SOAK_S) * 10 + 1800 )) \
+		--e2e-args "--dir tests/e2e --machine $(SOAK_MACHINE) --filter soak"
+endif

@@ -86,6 +86,7 @@ use crate::{
     uapi,
 };
 
+mod account;
 mod clients;
 mod irq;
 mod requester;
@@ -357,9 +358,14 @@ impl Instance {
     /// waits for a transmission in flight and for the transmit work. Only the first call does
     /// anything: unbind kills, and the driver data's guard kills again when it is dropped.
     pub(crate) fn kill(&self) {
-        if core::mem::replace(&mut self.rx.lock().st.dead, true) {
-            return;
-        }
+        let account = {
+            let mut g = self.rx.lock();
+            if core::mem::replace(&mut g.st.dead, true) {
+                return;
+            }
+            account::Final::of(&g)
+        };
+        account.log(self.info.adapter);
         self.wait.notify_all();
         self.seq_wait.iter().for_each(CondVar::notify_all);
         (0..MAX_CLIENTS)

@@ -199,6 +199,15 @@ impl Clients {
         self.places.get_mut(c)?.as_deref_mut()
     }
 
+    /// The number of records waiting in all mailboxes (inboxes and reply boxes).
+    pub(crate) fn queued(&self) -> usize {
+        self.places
+            .iter()
+            .flatten()
+            .map(|i| i.inbox.len() + i.replies.len())
+            .sum()
+    }
+
     /// The client a request for (`netfn`, `cmd`) goes to: the one that registered the pair,
     /// else the one that holds the default route, if any.
     pub(crate) fn route(&self, netfn: u8, cmd: u8) -> Option<usize> {

@@ -221,7 +221,11 @@ impl State {
         self.clients.reserve(c);
         let id = self.next_id;
         self.next_id += 1;
-        self.counters.req_sent += 1;
+        // As for a synchronous request: one too long to send is not counted as submitted,
+        // since no counter takes its outcome (0xC8).
+        if cc == uapi::CC_TIMEOUT {
+            self.counters.req_sent += 1;
+        }
         count_unsent(&mut self.counters, cc);
         // At most `MAX_CLIENTS` (64).
         self.complete_synthesized((Owner::Async(c as u8), id, key), 0, cc, wake);

@@ -89,6 +89,12 @@ impl<const CAP: usize> Assembler<CAP> {
         self.max_len
     }
 
+    /// Returns true if a frame has data but has not ended yet (no STOP, repeated START or
+    /// read request since its first byte).
+    pub(crate) fn in_progress(&self) -> bool {
+        self.active && self.len > 1
+    }
+
     /// Feeds one event; see [`Action`] for what the caller does next.
     pub(crate) fn event(&mut self, ev: Event) -> Action<'_> {
         match ev {
@@ -207,6 +213,18 @@ mod tests {
         assert_eq!(a.event(Event::WriteRequested), Action::None);
         assert!(feed(&mut a, &f[1..]));
         assert_eq!(a.event(Event::Stop), Action::Frame(&f[..]));
+    }
+
+    #[test]
+    fn in_progress_from_first_byte_to_stop() {
+        let f = rsp_frame();
+        let mut a = Assembler::<241>::new(OWN, SPEC_MAX_LEN);
+        a.event(Event::WriteRequested);
+        let before = a.in_progress();
+        feed(&mut a, &f[1..2]);
+        let during = a.in_progress();
+        a.event(Event::Stop);
+        assert_eq!((before, during, a.in_progress()), (false, true, false));
     }
 
     #[test]

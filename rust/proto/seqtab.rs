@@ -555,6 +555,15 @@ impl SeqTable {
     pub(crate) fn busy(&self) -> usize {
         self.slots.iter().filter(|s| s.state != State::Free).count()
     }
+
+    /// Returns the number of requests waiting for their outcome (not those whose outcome
+    /// waits for its synchronous caller).
+    pub(crate) fn waiting(&self) -> usize {
+        self.slots
+            .iter()
+            .filter(|s| matches!(s.state, State::InFlight { .. }))
+            .count()
+    }
 }
 
 #[cfg(any(test, CONFIG_KUNIT))]

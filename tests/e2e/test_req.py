@@ -517,6 +517,23 @@ def test_too_long_for_max_frame_len():
         closing(fb, fs)
 
 
+def test_too_long_requests_not_counted_sent():
+    """A request too long to send is counted in req_sent neither synchronously nor
+    asynchronously: no counter takes its outcome (0xC8), and every request counted in
+    req_sent ends in exactly one outcome counter (the soak's account)."""
+    bmc, sat = lib.two_nodes()
+    fb = bmc.open(os.O_RDWR | os.O_NONBLOCK)
+    try:
+        before = bmc.counters()
+        abi.request(fb, SAT, APP, 0x01, bytes(abi.MAX_DATA), timeout_ms=50, retries=0)
+        rid, _ = abi.submit(fb, SAT, APP, 0x01, bytes(abi.MAX_DATA), timeout_ms=50, retries=0)
+        m = abi.receive(fb)
+        eq((m["id"], m["cc"]), (rid, abi.CC_TOO_LONG), "the SUBMIT's outcome")
+        eq(delta(bmc.counters(), before, "req_sent")["req_sent"], 0, "req_sent")
+    finally:
+        closing(fb)
+
+
 def test_late_response_not_matched_to_next_request():
     bmc, sat = lib.two_nodes()
     fb = bmc.open()

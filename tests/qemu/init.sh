@@ -19,6 +19,8 @@ mount -t tmpfs tmp /tmp
 . /etc/ipmb-test.conf
 export IPMB_MACHINE=$MACHINE
 export IPMB_CACHE
+# The duration of the soak (tests/e2e/test_soak.py).
+export IPMB_SOAK_S=${SOAK_S:-60} IPMB_SOAK_LIMIT_S=${SOAK_LIMIT_S:-0}
 
 # Markers are logged at KERN_CRIT so they reach the console at any console log level.
 marker() { echo "<2>IPMB-HARNESS: $*" >/dev/kmsg; }

@@ -68,7 +68,7 @@ def load_env(name="env"):
     return dict(item.split("=", 1) for item in out.split("\0") if item)
 
 
-def build_initramfs(kdir, workdir, modules, mode, e2e_args):
+def build_initramfs(kdir, workdir, modules, mode, e2e_args, soak_s=60, soak_limit=0):
     spec = os.path.join(workdir, "initramfs.spec")
     conf = os.path.join(workdir, "ipmb-test.conf")
     with open(conf, "w") as f:
@@ -77,6 +77,8 @@ def build_initramfs(kdir, workdir, modules, mode, e2e_args):
         f.write(f"KDIR={kdir}\n")
         f.write(f"KUNIT_MODULES='{' '.join(os.path.basename(m) for m in modules)}'\n")
         f.write(f"E2E_ARGS='{e2e_args}'\n")
+        f.write(f"SOAK_S={soak_s}\n")
+        f.write(f"SOAK_LIMIT_S={soak_limit}\n")
         f.write("MACHINE=x86_64\n")
         # The e2e tests of real clients find their venv through $IPMB_CACHE/env-clients.
         f.write(f"IPMB_CACHE='{CACHE}'\n")
@@ -146,7 +148,8 @@ class Spec:
                     self.file(d, p)
 
 
-def build_initramfs_bmc(machine, kdir, workdir, modules, mode, e2e_args):
+def build_initramfs_bmc(machine, kdir, workdir, modules, mode, e2e_args, soak_s=60,
+                        soak_limit=0):
     """The ARM guest: busybox, Python, /repo (the tests and the ARM builds), /kdir, /modules."""
     armhf = load_env("env-armhf")["ARMHF_ROOT"]
     conf = os.path.join(workdir, "ipmb-test.conf")
@@ -156,6 +159,8 @@ def build_initramfs_bmc(machine, kdir, workdir, modules, mode, e2e_args):
         f.write("KDIR=/kdir\n")
         f.write(f"KUNIT_MODULES='{' '.join(os.path.basename(m) for m in modules)}'\n")
         f.write(f"E2E_ARGS='{e2e_args}'\n")
+        f.write(f"SOAK_S={soak_s}\n")
+        f.write(f"SOAK_LIMIT_S={soak_limit}\n")
         f.write(f"MACHINE={machine.name}\n")
         f.write("GUEST_ROOT=initramfs\n")
         f.write(f"RESULTS_PREFIX='{machines.RESULTS_PREFIX}'\n")
@@ -183,6 +188,12 @@ def build_initramfs_bmc(machine, kdir, workdir, modules, mode, e2e_args):
     for prog in ("ipmb-raw", "ipmb-responder"):
         spec.file(f"/repo/samples/{prog}", os.path.join(ROOT, "build", "arm", "samples", prog),
                   0o755)
+    # The soak's bus and ioctl fuzzer (tests/e2e/test_soak.py), when built for ARM.
+    for src, dest in ((("tests", "vbus", "i2c_vbus.ko"), "/repo/tests/vbus/i2c_vbus.ko"),
+                      (("uapi", "ioctl_fuzz"), "/repo/build/uapi/ioctl_fuzz")):
+        path = os.path.join(ROOT, "build", "arm", *src)
+        if os.path.exists(path):
+            spec.file(dest, path)
     ipmi = os.path.join(kdir, "drivers", "char", "ipmi")
     for ko in sorted(glob.glob(os.path.join(ipmi, "*.ko"))):
         spec.file(f"/kdir/drivers/char/ipmi/{os.path.basename(ko)}", ko, 0o644)
@@ -289,11 +300,18 @@ def main():
     ap.add_argument("--machine", default="x86",
                     choices=sorted(set(machines.MACHINES) | set(machines.ALIASES)),
                     help="the guest to boot (tests/qemu/machines.py)")
-    ap.add_argument("--timeout", type=int, default=900, help="seconds before the guest counts as hung")
+    # The x86 e2e run takes 5 to 15 minutes with the soak, depending on the host's load.
+    ap.add_argument("--timeout", type=int, default=1800,
+                    help="seconds before the guest counts as hung")
     ap.add_argument("--module", action="append", default=[], help=".ko whose KUnit suites to run")
     ap.add_argument("--e2e-args", default=None,
                     help="arguments for tests/e2e/runner.py (on ARM: --dir tests/bmc "
                          "--machine <machine> unless given)")
+    ap.add_argument("--soak-seconds", type=int, default=60,
+                    help="duration of the soak (tests/e2e/test_soak.py) in the guest")
+    ap.add_argument("--soak-limit", type=int, default=0,
+                    help="longest the soak may run on to finish its cycles (0: 8 times "
+                         "--soak-seconds)")
     ap.add_argument("--out", default=os.path.join(ROOT, "build", "qemu"), help="logs go here")
     ap.add_argument("--verbose", action="store_true", help="echo the whole console")
     args = ap.parse_args()
@@ -328,9 +346,11 @@ def main():
     work = tempfile.mkdtemp(prefix="ipmb-qemu-")
     try:
         if arm:
-            initrd = build_initramfs_bmc(machine, kdir, work, modules, args.mode, e2e_args)
+            initrd = build_initramfs_bmc(machine, kdir, work, modules, args.mode, e2e_args,
+                                         args.soak_seconds, args.soak_limit)
         else:
-            initrd = build_initramfs(kdir, work, modules, args.mode, e2e_args)
+            initrd = build_initramfs(kdir, work, modules, args.mode, e2e_args, args.soak_seconds,
+                                     args.soak_limit)
         initrd_size = os.path.getsize(initrd)
         cmd, extra_env = qemu_command(machine, env, initrd, console_log, results_log)
         state = {"markers": [], "bad": [], "results": [], "first_marker": None, "done": None,

@@ -8,7 +8,8 @@
 //! general-call writes (to address 0), which reach every target on the other adapters (see
 //! [`wire`]). Module parameters,
 //! writable at run time, inject faults (NAK, arbitration loss, lost STOP, corrupted byte),
-//! delay the delivery, and pace it at a wire clock rate. Others make an adapter refuse target
+//! delay the delivery, and pace it at a wire clock rate; [`fault`] injects them at random and
+//! counts the frames each target received. Others make an adapter refuse target
 //! registration, and, at load, make one `ipmb-dev` client described by firmware properties
 //! ([`fwnode`]).
 
@@ -19,6 +20,7 @@ mod abstractions {
 }
 
 mod adapter;
+mod fault;
 mod fwnode;
 mod param;
 mod wire;

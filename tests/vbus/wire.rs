@@ -40,6 +40,10 @@ use crate::{
         Adapter,
         Msg, //
     },
+    fault::{
+        self,
+        Fault, //
+    },
     param::module_param_int,
 };
 use core::{
@@ -363,6 +367,17 @@ impl WireState {
         out
     }
 
+    /// Counts the message for each receiver that gets its first byte `first` (see [`fault`]).
+    fn count_deliveries(&self, first: u8) {
+        for (port, r) in self.job.receivers.iter().enumerate() {
+            if let Some(r) = r.filter(|r| r.listening) {
+                if self.job.addr != GENERAL_CALL || u16::from(first) == r.target.addr << 1 {
+                    fault::count_delivery(port);
+                }
+            }
+        }
+    }
+
     /// Delivers the next event of the job to its receivers; returns whether events remain.
     ///
     /// The job must not be done (`job.phase != Phase::Done`).
@@ -418,6 +433,9 @@ impl WireState {
                     } else {
                         byte
                     };
+                    if pos == 0 {
+                        self.count_deliveries(val);
+                    }
                     self.broadcast(
                         bindings::i2c_slave_event_I2C_SLAVE_WRITE_RECEIVED,
                         val,
@@ -715,12 +733,13 @@ impl Wire {
     ) -> Result<usize> {
         let count = msgs.len();
         let _bus = self.bus.lock();
+        let fault = Fault::pick();
 
         // Arbitration is lost (or the address NAKed) before any target sees the transfer.
-        if ARB_LOST_NEXT.take_one() {
+        if ARB_LOST_NEXT.take_one() || fault.arb_lost() {
             return Err(EAGAIN);
         }
-        if NAK_NEXT.take_one() {
+        if NAK_NEXT.take_one() || fault.nak() {
             return Err(ENXIO);
         }
 
@@ -732,7 +751,7 @@ impl Wire {
         } else {
             0
         };
-        let mut delay = Delta::from_micros(DELAY_US.get().into());
+        let mut delay = Delta::from_micros(i64::from(DELAY_US.get()) + fault.delay_us());
         let mut drop_stop = false;
         // The targets that were addressed without a STOP yet.
         let mut open = Receivers::NONE;
@@ -752,9 +771,11 @@ impl Wire {
             }
             let mut corrupt = None;
             if i == 0 {
-                drop_stop = DROP_STOP_NEXT.take_one();
+                drop_stop = DROP_STOP_NEXT.take_one() || fault.drop_stop();
                 if !msg.is_read() {
-                    corrupt = usize::try_from(CORRUPT_BYTE.replace(-1)).ok();
+                    corrupt = usize::try_from(CORRUPT_BYTE.replace(-1))
+                        .ok()
+                        .or_else(|| fault.corrupt(msg.addr(), msg.len()));
                 }
             }
             // Another address is selected: the transfer is over for the targets it does not

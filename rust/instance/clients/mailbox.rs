@@ -78,6 +78,11 @@ impl Mailbox {
         self.ring.peek()
     }
 
+    /// The number of records waiting.
+    pub(super) fn len(&self) -> usize {
+        self.ring.len()
+    }
+
     /// True if no record waits.
     pub(crate) fn is_empty(&self) -> bool {
         self.ring.is_empty()

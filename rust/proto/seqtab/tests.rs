@@ -173,6 +173,16 @@ mod cases {
     }
 
     #[test]
+    fn waiting_leaves_out_outcomes_not_yet_collected() {
+        let mut t = table!();
+        let seq = t.alloc(K, Owner::Sync, 1, 0, MS, 0).unwrap_or(99);
+        t.alloc(other_cmd(2), Owner::Sync, 2, 0, MS, 0);
+        t.sent(seq, 1, 0);
+        assert!(matches!(t.on_response(K, seq, 8, 0), Match::Matched { .. }));
+        assert_eq!((t.busy(), t.waiting()), (2, 1));
+    }
+
+    #[test]
     fn abandoned_requests_make_late_responses() {
         let mut t = table!();
         let a = t.alloc(K, Owner::Async(1), 1, 0, MS, 0).unwrap_or(99);
