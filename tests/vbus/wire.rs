@@ -353,9 +353,12 @@ impl WireState {
                 continue;
             }
             let mut v = val;
+            let start = crate::load::now_ns();
             // SAFETY: The caller holds the lock (it has `&mut self`, which lives in the lock)
             // and `receiver.target` is in `self.targets`, checked above.
-            if unsafe { receiver.target.event(event, &mut v) } != 0 {
+            let ret = unsafe { receiver.target.event(event, &mut v) };
+            crate::load::record(event, start);
+            if ret != 0 {
                 receiver.listening = false;
             }
             out = v;
