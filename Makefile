@@ -9,7 +9,8 @@
 #   make demo             boot QEMU and show two IPMB nodes talking
 #   make samples          samples/ipmb-raw and samples/ipmb-responder
 #   make samples-arm      the same, static armhf, in build/arm/samples/ (for the ARM guest)
-#   make bench            ipmb.ko against the C driver, same boot: throughput and latency ratios
+#   make bench            ipmb.ko against the C driver on the bench kernel, same boot: table and
+#                         plot in build/bench/
 #   make clippy           build ipmb.ko and the test bus with clippy for x86 and ARM (or only
 #                         $(ARCH) with KDIR), warnings are errors
 #   make vbus             build the virtual I2C bus module the tests use
@@ -110,7 +111,22 @@ samples:
 samples-arm:
 	@$(MAKE) --no-print-directory -C samples arm
 
-# ipmb.ko against ipmb_dev_int.ko in the same boot, and kernel against userspace request
-# matching: prints ratios, asserts nothing.
-bench: modules vbus samples
+# ipmb.ko against ipmb_dev_int.ko in the same boot of the bench kernel (built on demand,
+# without the test kernel's debugging): the table and plot go to build/bench/. Asserts nothing.
+BENCH_CFLAGS := -Wall -Wextra -Werror -O2 -Iinclude/uapi
+# Debian's python3 has Debian's python3-matplotlib (scripts/setup.sh kernel-bench).
+BENCH_PYTHON ?= $(firstword $(wildcard /usr/bin/python3) python3)
+
+build/bench/tsc_khz: tests/bench/tsc_khz.c
+	@mkdir -p build/bench
+	$(CC) $(BENCH_CFLAGS) -o $@ $<
+
+build/bench/ipmb-bench: tests/bench/ipmb-bench.c include/uapi/linux/ipmb.h
+	@mkdir -p build/bench
+	$(CC) $(BENCH_CFLAGS) -pthread -o $@ $<
+
+bench: samples build/bench/tsc_khz build/bench/ipmb-bench
+	@IPMB_KERNEL=bench KDIR= $(KMAKE) modules
+	@IPMB_KERNEL=bench KDIR= $(VBUS) modules
 	@python3 tests/qemu/run.py --mode bench
+	@$(BENCH_PYTHON) tests/bench_report.py build/qemu/bench-console.log build/bench

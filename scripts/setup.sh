@@ -42,6 +42,9 @@ step_packages() {
 	ensure_packages "Debian packages" "${HOST_PACKAGES[@]}"
 }
 
+# What `make bench` needs on top: the plot of build/bench/.
+BENCH_PACKAGES=(python3-matplotlib)
+
 BINDGEN_VERSION=$(pinned "$ROOT/tests/kernel/bindgen.version")
 BINDGEN=$CACHE/tools/bin/bindgen
 export LIBCLANG_PATH=/usr/lib/llvm$LLVM_SUFFIX/lib
@@ -238,7 +241,12 @@ bindgen) step_bindgen ;;
 sources) step_sources ;;
 kernel) step_packages; step_bindgen; step_kernel ;;
 kernel-arm) step_packages; step_bindgen; step_kernel_arm ;;
-kernel-bench) step_packages; step_bindgen; step_kernel_bench ;;
+kernel-bench)
+	step_packages
+	ensure_packages "bench packages" "${BENCH_PACKAGES[@]}"
+	step_bindgen
+	step_kernel_bench
+	;;
 qemu) "$ROOT/scripts/setup-qemu.sh" ;;
 armhf) "$ROOT/scripts/setup-armhf.sh" ;;
 all)
