@@ -197,7 +197,7 @@ def round_trips(inst, ipmi_client, resp_dev, r):
                 if inst.driver():
                     inst.unbind()
                 ipmi_client.rebind("ipmi-ipmb")
-                dev = lib.wait_for(ipmi_device, "/dev/ipmiN")
+                dev = lib.wait_for(ipmi_device, "/dev/ipmiN", timeout=30)
                 samples = bench("req-ipmi", dev, REQUESTS)["samples"]
                 ipmi_client.unbind()
             else:
@@ -265,7 +265,7 @@ def main():
     with open(f"/sys/bus/i2c/devices/i2c-{a[2]}/new_device", "w") as f:
         f.write(f"ipmi-ipmb 0x{lib.OWN_SLAVE | (BMC >> 1):x}")
     ipmi_client = lib.Instance(a[2], BMC, driver=None, new=False)
-    lib.wait_for(ipmi_device, "/dev/ipmiN of ipmi_ipmb")
+    lib.wait_for(ipmi_device, "/dev/ipmiN of ipmi_ipmb", timeout=30)
     ipmi_client.unbind()
     extra = []
     for i in range(MEM_INSTANCES):

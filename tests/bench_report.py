@@ -53,7 +53,7 @@ def wire_us(speed_khz):
 def table(res):
     rounds = res["rounds_data"]
     lines = []
-    w = 30
+    w = 36
 
     def row(label, c, r, scale=1.0, digits=0, ratio=True):
         rt = f"{r[0] / c[0]:6.2f}x" if ratio and c[0] else ""
