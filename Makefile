@@ -128,5 +128,5 @@ build/bench/ipmb-bench: tests/bench/ipmb-bench.c include/uapi/linux/ipmb.h
 bench: samples build/bench/tsc_khz build/bench/ipmb-bench
 	@IPMB_KERNEL=bench KDIR= $(KMAKE) modules
 	@IPMB_KERNEL=bench KDIR= $(VBUS) modules
-	@python3 tests/qemu/run.py --mode bench
+	@python3 tests/qemu/run.py --mode bench --timeout 1800
 	@$(BENCH_PYTHON) tests/bench_report.py build/qemu/bench-console.log build/bench
