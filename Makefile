@@ -9,7 +9,8 @@
 #   make demo             boot QEMU and show two IPMB nodes talking
 #   make samples          samples/ipmb-raw and samples/ipmb-responder
 #   make samples-arm      the same, static armhf, in build/arm/samples/ (for the ARM guest)
-#   make bench            ipmb.ko against the C driver, same boot: throughput and latency ratios
+#   make bench            ipmb.ko against the C driver on the bench kernel, same boot: table and
+#                         plot in build/bench/
 #   make fuzz             libFuzzer on rust/proto/ (frame, assembler, ring, seqtab), each against
 #                         a reference model: FUZZ_RUNS executions per target (default 10 million)
 #   make soak             SOAK_S seconds (default 600) of traffic, bus faults and unbind/rmmod
@@ -121,11 +122,6 @@ samples:
 samples-arm:
 	@$(MAKE) --no-print-directory -C samples arm
 
-# ipmb.ko against ipmb_dev_int.ko in the same boot, and kernel against userspace request
-# matching: prints ratios, asserts nothing.
-bench: modules vbus samples
-	@python3 tests/qemu/run.py --mode bench
-
 # The soak and the guest ioctl fuzzer (tests/e2e/test_soak.py) on the x86 debug kernel, or
 # with SOAK_MACHINE=ast2600-evb on the ARM kernel (the ARM builds travel in its initramfs).
 SOAK_S ?= 600
@@ -152,3 +148,23 @@ soak: build/arm/uapi/ioctl_fuzz
 		--timeout $$(( $(SOAK_S) * 10 + 1800 )) \
 		--e2e-args "--dir tests/e2e --machine $(SOAK_MACHINE) --filter soak"
 endif
+
+# ipmb.ko against ipmb_dev_int.ko in the same boot of the bench kernel (built on demand,
+# without the test kernel's debugging): the table and plot go to build/bench/. Asserts nothing.
+BENCH_CFLAGS := -Wall -Wextra -Werror -O2 -Iinclude/uapi
+# Debian's python3 has Debian's python3-matplotlib (scripts/setup.sh kernel-bench).
+BENCH_PYTHON ?= $(firstword $(wildcard /usr/bin/python3) python3)
+
+build/bench/tsc_khz: tests/bench/tsc_khz.c
+	@mkdir -p build/bench
+	$(CC) $(BENCH_CFLAGS) -o $@ $<
+
+build/bench/ipmb-bench: tests/bench/ipmb-bench.c include/uapi/linux/ipmb.h
+	@mkdir -p build/bench
+	$(CC) $(BENCH_CFLAGS) -pthread -o $@ $<
+
+bench: samples build/bench/tsc_khz build/bench/ipmb-bench
+	@IPMB_KERNEL=bench KDIR= $(KMAKE) modules
+	@IPMB_KERNEL=bench KDIR= $(VBUS) modules
+	@python3 tests/qemu/run.py --mode bench --timeout 1800
+	@$(BENCH_PYTHON) tests/bench_report.py build/qemu/bench-console.log build/bench

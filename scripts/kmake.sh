@@ -7,6 +7,8 @@
 # build/<arch>/ (Kbuild's MO=), so x86 and ARM builds of one tree never mix; the x86 modules
 # are then copied next to their sources (./ipmb.ko, tests/vbus/i2c_vbus.ko), where the tests
 # and `insmod` instructions expect them. Extra arguments are passed to make.
+# IPMB_KERNEL=bench builds against the x86 bench kernel instead (no debugging; `make bench`),
+# into build/x86-bench/, and copies nothing next to the sources.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 CACHE=${IPMB_CACHE:-${HOME:-$(getent passwd "$(id -u)" | cut -d: -f6)}/.cache/ipmb}
@@ -18,7 +20,13 @@ SRC=${M:-$ROOT}
 args=()
 if [ -z "${KDIR:-}" ]; then
 	case "${ARCH:-}" in
-	"" | x86 | x86_64) "$ROOT/scripts/setup.sh" kernel; envfile=$CACHE/env ;;
+	"" | x86 | x86_64)
+		if [ "${IPMB_KERNEL:-}" = bench ]; then
+			"$ROOT/scripts/setup.sh" kernel-bench; envfile=$CACHE/env-bench
+		else
+			"$ROOT/scripts/setup.sh" kernel; envfile=$CACHE/env
+		fi
+		;;
 	arm) "$ROOT/scripts/setup.sh" kernel-arm; envfile=$CACHE/env-arm ;;
 	*) echo "kmake.sh: no cached kernel for ARCH=$ARCH (x86 or arm)" >&2; exit 1 ;;
 	esac
@@ -35,6 +43,7 @@ case "${ARCH:-$(uname -m)}" in
 x86 | x86_64 | i386) dir=x86 ;;
 *) dir=$ARCH ;;
 esac
+[ "${IPMB_KERNEL:-}" = bench ] && dir=x86-bench
 out=$ROOT/build/$dir${SRC#"$ROOT"}
 mkdir -p "$out"
 args+=(MO="$out")

@@ -11,6 +11,8 @@
 #             outside the clone keyed by kernel version + fragment + rustc + bindgen
 #   kernel-arm  the same for the AST2600 BMC (ARCH=arm, tests/kernel/arm.fragment), with the
 #             Aspeed device trees
+#   kernel-bench  the x86 bench kernel (make bench): the test kernel's configuration without its
+#             debugging (tests/kernel/bench.fragment), cached beside it; not part of `all`
 #   qemu      QEMU 10.0.2 for ARM with the project's ipmb-peer device (scripts/setup-qemu.sh)
 #   armhf     busybox and Python for the ARM guest (scripts/setup-armhf.sh)
 #   clients   the real IPMI clients the e2e tests drive: python-ipmi, pinned, from PyPI into a
@@ -47,6 +49,9 @@ HOST_PACKAGES=(
 step_packages() {
 	ensure_packages "Debian packages" "${HOST_PACKAGES[@]}"
 }
+
+# What `make bench` needs on top: the plot of build/bench/.
+BENCH_PACKAGES=(python3-matplotlib)
 
 BINDGEN_VERSION=$(pinned "$ROOT/tests/kernel/bindgen.version")
 BINDGEN=$CACHE/tools/bin/bindgen
@@ -166,7 +171,10 @@ kmake() {
 # version, rustc, bindgen, LLVM, the architecture and the fragment; records it in ENVFILE.
 build_kernel() {
 	KARCH=$1
-	local frag=$ROOT/$2 image=$3 envfile=$4 key
+	# What the in-progress marker (.ipmb-arch) names: the architecture, or x86-bench.
+	local ktag=${KTAG:-$KARCH} frag=$2 image=$3 envfile=$4 key
+	# A relative fragment is the repository's; an absolute one is generated (the bench kernel's).
+	[ "${frag#/}" != "$frag" ] || frag=$ROOT/$frag
 	step_sources
 	key=$(printf '%s\n' "kernel=$KVER" "rustc=$RUSTC_VERSION" "bindgen=$BINDGEN_VERSION" \
 		"llvm=$LLVM_SUFFIX" "fragment=$(sha256sum <"$frag" | cut -c1-16)")
@@ -184,13 +192,13 @@ build_kernel() {
 	local stale
 	for stale in "$CACHE"/build/linux-*; do
 		[ -d "$stale" ] && [ "$stale" != "$KDIR" ] && [ ! -f "$stale/.ipmb-key" ] &&
-			[ "$(cat "$stale/.ipmb-arch" 2>/dev/null || echo "$KARCH")" = "$KARCH" ] &&
+			[ "$(cat "$stale/.ipmb-arch" 2>/dev/null || echo "$ktag")" = "$ktag" ] &&
 			say "removing unfinished build $stale" && rm -rf "$stale"
 	done
 	say "kernel ($KARCH): building in $KDIR (key: $(echo "$key" | tr '\n' ' '))"
 	mkdir -p "$KDIR"
 	rm -f "$KDIR/.ipmb-key"
-	echo "$KARCH" >"$KDIR/.ipmb-arch"
+	echo "$ktag" >"$KDIR/.ipmb-arch"
 	kmake -s tinyconfig
 	"$KSRC/scripts/kconfig/merge_config.sh" -m -O "$KDIR" "$KDIR/.config" "$frag" >/dev/null
 	kmake -s olddefconfig
@@ -238,6 +246,21 @@ step_kernel_arm() {
 	build_kernel arm tests/kernel/arm.fragment arch/arm/boot/zImage env-arm
 }
 
+# The x86 bench kernel: tests/kernel/config.fragment with every option that
+# tests/kernel/bench.fragment names replaced by its line there, written to the cache (its hash
+# keys the build, so it sits beside the test kernel and is rebuilt when either file changes).
+step_kernel_bench() {
+	local gen=$CACHE/fragments/x86-bench.fragment opts
+	mkdir -p "$CACHE/fragments"
+	opts=$(grep -oE 'CONFIG_[A-Z0-9_]+' "$ROOT/tests/kernel/bench.fragment" | sort -u)
+	{
+		grep -vwFf <(echo "$opts") "$ROOT/tests/kernel/config.fragment"
+		cat "$ROOT/tests/kernel/bench.fragment"
+	} >"$gen.tmp"
+	mv "$gen.tmp" "$gen"
+	KTAG=x86-bench build_kernel x86 "$gen" arch/x86/boot/bzImage env-bench
+}
+
 write_env() {
 	{
 		printf 'KSRC=%q\n' "$KSRC"
@@ -264,6 +287,12 @@ cargo-fuzz) step_cargo_fuzz ;;
 sources) step_sources ;;
 kernel) step_packages; step_bindgen; step_kernel ;;
 kernel-arm) step_packages; step_bindgen; step_kernel_arm ;;
+kernel-bench)
+	step_packages
+	ensure_packages "bench packages" "${BENCH_PACKAGES[@]}"
+	step_bindgen
+	step_kernel_bench
+	;;
 qemu) "$ROOT/scripts/setup-qemu.sh" ;;
 armhf) "$ROOT/scripts/setup-armhf.sh" ;;
 clients) step_packages; step_clients ;;
@@ -293,5 +322,5 @@ all)
 	wait "$armhf" || failed+=(armhf)
 	[ ${#failed[@]} -eq 0 ] || die "setup failed: ${failed[*]}"
 	;;
-*) die "usage: $0 [packages|bindgen|cargo-fuzz|sources|kernel|kernel-arm|qemu|armhf|clients|all]" ;;
+*) die "usage: $0 [packages|bindgen|cargo-fuzz|sources|kernel|kernel-arm|kernel-bench|qemu|armhf|clients|all]" ;;
 esac

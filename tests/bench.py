@@ -1,167 +1,327 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: GPL-2.0
-"""`make bench`, inside the guest: ipmb.ko against ipmb_dev_int.ko, same boot, same bus.
+"""`make bench`, inside the guest: ipmb.ko against ipmb_dev_int.ko, same boot, same client.
 
-One client at 0x20 is bound to each driver in turn; a second adapter sends the traffic.
-Absolute numbers under QEMU/TCG on a debug kernel (KASAN, lockdep) say little about a BMC;
-the ratios between the two drivers, measured back to back in the same guest, are the point.
-Each figure is the median of several rounds.
+Runs on the bench kernel (no KASAN, lockdep, kmemleak; tests/kernel/bench.fragment) with a TSC
+clocksource (tsc_early_khz= tsc=reliable): it prints the clocksource and the hrtimer
+resolution, and refuses to measure on jiffies. The traffic comes from the virtual bus's
+kernel-side load source (tests/vbus/load.rs), the measuring from a C program
+(tests/bench/ipmb-bench.c): Python only sets things up and collects. One client, ipmb-dev at
+0x20 on adapter 0 (described by firmware, with i2c-protocol, so that the C driver sends IPMB
+frames too), is bound to each driver in turn; rounds alternate the drivers' order. The raw
+figures go out as one JSON line (IPMB-BENCH-JSON), which tests/bench_report.py turns into the
+table and the plot on the host.
 """
 
+import argparse
+import glob
+import json
 import os
-import select
-import statistics
 import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "e2e"))
-import ipmbabi as abi  # noqa: E402
 import lib  # noqa: E402
 
 BMC, SAT = lib.BMC, lib.SAT
 C_DRIVER, RUST_DRIVER = "ipmb-dev", "ipmb"
-FRAMES, ROUNDS, LATENCY_SAMPLES = 200, 5, 100
-# Requests per round, over the responder's four commands: 6 rounds * 40 / 4 = 60 per
-# exchange in all, under the 64 a (responder, netFn, cmd) may have per 5 s.
-REQUESTS = 40
-CMDS = (0x01, 0x04, 0x07, 0x08)
+DRIVERS = (C_DRIVER, RUST_DRIVER)
+ROUNDS = 5
+LOAD = "/sys/kernel/debug/i2c_vbus_load"
+RUN, STATS = f"{LOAD}/run", f"{LOAD}/stats"
+# Wire ports (not I2C adapter numbers): the client is on port 0, the load comes from port 1.
+CLIENT_PORT, LOAD_PORT = 0, 1
+SIZES = (8, 32, 240)
+COST_FRAMES = 300
+RATE_FRAMES = 500
+RATES = (250, 500, 1000, 2000, 0)  # frames/s offered, one transfer each; 0: unpaced, chained
+LATENCY_SAMPLES = 100
+SPEEDS = (100, 400, 1000)
+REQUESTS = 16  # per round and path: 4 per command, under the 64 per 5 s a seq allows
+MEM_INSTANCES, MEM_FILES = 4, 200
+
+BENCH = None
 
 
 def say(text=""):
     print(text, flush=True)
 
 
-def rx_throughput(inst, sender, frames):
-    """Frames per second from the first byte sent to the last frame read."""
-    fd = inst.open(os.O_RDWR | os.O_NONBLOCK)
-    dev = os.open(f"/dev/i2c-{sender}", os.O_RDWR)
-    try:
-        start = time.perf_counter()
-        for f in frames:
-            lib.send_raw(sender, f)
-        got = 0
-        while got < len(frames):
-            os.read(fd, 256)
-            got += 1
-        return len(frames) / (time.perf_counter() - start)
-    finally:
-        os.close(dev)
-        os.close(fd)
+def bench(*args):
+    """Runs ipmb-bench; returns its "key value" lines as a dict (samples: a list)."""
+    p = subprocess.run([BENCH, *map(str, args)], capture_output=True, text=True, timeout=600)
+    if p.returncode != 0:
+        raise AssertionError(f"ipmb-bench {' '.join(map(str, args))}: {p.stderr.strip()}")
+    out = {}
+    for line in p.stdout.splitlines():
+        k, _, v = line.partition(" ")
+        out[k] = [int(x) for x in v.split()] if k == "samples" else int(v)
+    return out
 
 
-def rx_cycle(inst, sender, f):
-    """Microseconds per cycle of: send one frame, poll until it is readable, read it.
-
-    Timed over the whole batch: the guest clock is too coarse for single cycles under TCG.
-    """
-    fd = inst.open(os.O_RDWR | os.O_NONBLOCK)
-    p = select.poll()
-    p.register(fd, select.POLLIN)
-    try:
-        start = time.perf_counter()
-        for _ in range(LATENCY_SAMPLES):
-            lib.send_raw(sender, f)
-            p.poll(1000)
-            os.read(fd, 256)
-        return (time.perf_counter() - start) / LATENCY_SAMPLES * 1e6
-    finally:
-        os.close(fd)
+def stats():
+    """The load source's statistics; hist_<kind> as {bucket: count}."""
+    out = {}
+    with open(STATS) as f:
+        for line in f:
+            k, *v = line.split()
+            if k.startswith("hist_"):
+                out[k] = {int(b): int(n) for b, n in (x.split(":") for x in v)}
+            else:
+                out[k] = [int(x) for x in v] if len(v) > 1 else int(v[0])
+    return out
 
 
-def requests_kernel(fd, n):
-    """Microseconds per request with IPMB_IOC_REQUEST: the kernel allocates, matches, waits."""
-    start = time.perf_counter()
-    for i in range(n):
-        r = abi.request(fd, SAT, 0x06, CMDS[i % len(CMDS)])
-        if r["cc"] != 0 or r["flags"] & abi.MSG_SYNTHESIZED:
-            raise AssertionError(f"request {i}: {r}")
-    return (time.perf_counter() - start) / n * 1e6
+def hist_median(hist, bucket_ns=8):
+    """The median of a histogram of 8 ns buckets, at the bucket's middle, in ns."""
+    total, seen = sum(hist.values()), 0
+    for b in sorted(hist):
+        seen += hist[b]
+        if 2 * seen >= total:
+            return (b + 0.5) * bucket_ns
+    return 0.0
 
 
-def requests_userspace(fd, n, seq0):
-    """Microseconds per request done the ipmbbridged way: write() with our own seq, then
-    poll() and read() until the frame with that seq and cmd comes back."""
-    p = select.poll()
-    p.register(fd, select.POLLIN)
-    start = time.perf_counter()
-    for i in range(n):
-        seq, cmd = (seq0 + i) % 64, CMDS[i % len(CMDS)]
-        os.write(fd, lib.with_len(lib.frame(SAT, 0x06, BMC, seq, cmd)))
-        while True:
-            if not p.poll(2000):
-                raise AssertionError(f"request {i}: no response")
-            f = os.read(fd, 256)[1:]
-            if f[4] >> 2 == seq and f[5] == cmd and f[3] == SAT:
-                break
-    return (time.perf_counter() - start) / n * 1e6
+def reset():
+    with open(STATS, "w") as f:
+        f.write("0")
 
 
-def request_bench():
-    """Request round trips through ipmb.ko: in the kernel against in userspace (as
-    ipmbbridged does on /dev/ipmb-N). ipmb_dev_int cannot take part: without the DT property
-    `i2c-protocol` (which a client made through new_device cannot have) it sends SMBus block
-    writes, which no IPMB responder parses."""
-    bmc, sat = lib.two_nodes()
-    resp = subprocess.Popen([os.path.join(lib.REPO, "samples", "ipmb-responder"), sat.dev],
-                            stdout=subprocess.PIPE, text=True)
-    fd = bmc.open(os.O_RDWR | os.O_NONBLOCK)
-    try:
-        if resp.stdout.readline().strip() != "ready":
-            raise AssertionError("ipmb-responder did not start")
-        kern, user = [], []
-        for r in range(ROUNDS + 1):
-            k, u = requests_kernel(fd, REQUESTS), requests_userspace(fd, REQUESTS, r * REQUESTS)
-            if r > 0:
-                kern.append(k)
-                user.append(u)
-        return statistics.median(user), statistics.median(kern)
-    finally:
-        os.close(fd)
-        resp.terminate()
-        resp.wait(10)
+def ipmb_frame(size, seq):
+    """A request to the BMC of `size` bytes in all (address included), for a cmd nobody
+    registered: it goes to read() with either driver."""
+    return lib.frame(BMC, 0x06, SAT, seq % 64, 0x30, bytes(size - 7))
+
+
+def run_cmd(count, gap_ns, frames):
+    """The load source's command: frames without their address byte, in hex."""
+    return f"{LOAD_PORT} 0x{BMC >> 1:x} {count} {gap_ns} " + " ".join(f[1:].hex() for f in frames)
+
+
+def clock_check():
+    cs = lib.read("/sys/devices/system/clocksource/clocksource0/current_clocksource")
+    res = time.clock_getres(time.CLOCK_MONOTONIC)
+    say(f"clocksource: {cs}; hrtimer resolution (CLOCK_MONOTONIC): {res * 1e9:.0f} ns")
+    with open("/proc/cmdline") as f:
+        say(f"kernel command line: {f.read().strip()}")
+    return cs, res
+
+
+def cost_and_rate(inst, order):
+    """(a) cost in the target callback, (b) receive rate and drops, one round."""
+    out = {"cost": {}, "rate": {}}
+    for drv in order:
+        inst.rebind(drv)
+        for size in SIZES:
+            frames = [ipmb_frame(size, i) for i in range(8)]
+            reset()
+            d = bench("drain", inst.dev, RUN, run_cmd(COST_FRAMES, 0, frames))
+            s = stats()
+            n = s["stop"][0]
+            byte, addr, stop = (hist_median(s[f"hist_{k}"]) for k in ("byte", "address", "stop"))
+            out["cost"][f"{drv}/{size}"] = {
+                # Medians: a host that deschedules the emulated CPU inflates a few events by
+                # milliseconds, which would dominate means.
+                "byte_ns": byte, "stop_ns": stop, "address_ns": addr,
+                "frame_ns": addr + byte * (size - 1) + stop,
+                "byte_mean_ns": s["byte"][1] / max(s["byte"][0], 1),
+                "frame_mean_ns": (s["address"][1] + s["byte"][1] + s["stop"][1]) / max(n, 1),
+                "byte_max_ns": s["byte"][3], "stop_max_ns": s["stop"][3],
+                "read": d["read"], "sent": s["run_ok"], "clock_ns": s["clock_ns"],
+            }
+        frames = [ipmb_frame(32, i) for i in range(8)]
+        for rate in RATES:
+            reset()
+            gap = 10**9 // rate if rate else 0
+            d = bench("drain", inst.dev, RUN, run_cmd(RATE_FRAMES, gap, frames))
+            s = stats()
+            span = max(d["last_read_ns"], s["run_end_ns"]) - s["run_start_ns"]
+            out["rate"][f"{drv}/{rate}"] = {
+                "offered": RATE_FRAMES / ((s["run_end_ns"] - s["run_start_ns"]) / 1e9),
+                "accepted": d["read"] / (span / 1e9), "read": d["read"],
+                "nak": s["run_failed"], "dropped": RATE_FRAMES - d["read"],
+            }
+    return out
+
+
+def latency(inst, order):
+    """(c) STOP on the wire to read()'s return, one round: the samples per driver."""
+    out = {}
+    cmd = run_cmd(1, 0, [ipmb_frame(32, 0)])
+    for drv in order:
+        inst.rebind(drv)
+        out[drv] = bench("latency", inst.dev, RUN, STATS, LATENCY_SAMPLES, cmd)["samples"]
+    return out
+
+
+def teardown(inst, order):
+    """(e) unbind (no file open) and last close, one round."""
+    out = {}
+    for drv in order:
+        inst.rebind(drv)
+        close = bench("close", inst.dev)["close_ns"]
+        unbind = bench("write", f"/sys/bus/i2c/drivers/{drv}/unbind", inst.client)["write_ns"]
+        out[drv] = {"unbind_ns": unbind, "close_ns": close}
+    return out
+
+
+def kernel_memory_kb():
+    """Slab and vmalloc memory in use, kB (/proc/meminfo)."""
+    with open("/proc/meminfo") as f:
+        m = {k.rstrip(":"): int(v) for k, v, *_ in (line.split() for line in f)}
+    return m["Slab"] + m["VmallocUsed"]
+
+
+def memory(inst, extra, order):
+    """(f) memory per instance (binding MEM_INSTANCES clients) and per open file, one round."""
+    out = {}
+    for drv in order:
+        for e in extra:
+            e.unbind() if e.driver() else None
+        time.sleep(0.2)
+        before = kernel_memory_kb()
+        for e in extra:
+            e.rebind(drv)
+        time.sleep(0.2)
+        per_instance = (kernel_memory_kb() - before) * 1024 / len(extra)
+        inst.rebind(drv)
+        before = kernel_memory_kb()
+        fds = [inst.open(os.O_RDWR) for _ in range(MEM_FILES)]
+        per_file = (kernel_memory_kb() - before) * 1024 / MEM_FILES
+        for fd in fds:
+            os.close(fd)
+        for e in extra:
+            e.unbind()
+        out[drv] = {"instance_bytes": per_instance, "file_bytes": per_file}
+    return out
+
+
+def ipmi_device():
+    devs = sorted(glob.glob("/dev/ipmi[0-9]*"))
+    return devs[0] if devs else None
+
+
+def round_trips(inst, ipmi_client, resp_dev, r):
+    """(d) request round trips at each bus speed, one round: samples per path."""
+    out = {}
+    paths = ["kernel", "user-ipmb", "user-ipmb-dev", "ipmi_ipmb"]
+    if r % 2:
+        paths.reverse()
+    for speed in SPEEDS:
+        lib.vbus_param("speed_khz", speed)
+        for path in paths:
+            if path == "ipmi_ipmb":
+                if inst.driver():
+                    inst.unbind()
+                ipmi_client.rebind("ipmi-ipmb")
+                dev = lib.wait_for(ipmi_device, "/dev/ipmiN", timeout=30)
+                # The message handler's own start-up requests (Get Device ID, channel scan)
+                # go first.
+                time.sleep(0.5)
+                samples = bench("req-ipmi", dev, REQUESTS)["samples"]
+                ipmi_client.unbind()
+            else:
+                drv = C_DRIVER if path == "user-ipmb-dev" else RUST_DRIVER
+                if ipmi_client.driver():
+                    ipmi_client.unbind()
+                inst.rebind(drv)
+                if path == "kernel":
+                    samples = bench("req-kernel", inst.dev, f"0x{SAT:x}", REQUESTS)["samples"]
+                else:
+                    seq0 = (r * len(SPEEDS) + SPEEDS.index(speed)) * REQUESTS
+                    samples = bench("req-user", inst.dev, f"0x{SAT:x}", REQUESTS,
+                                    seq0)["samples"]
+            out[f"{path}/{speed}"] = samples
+    lib.vbus_param("speed_khz", 0)
+    return out
 
 
 def main():
-    lib.guest_main_args()
+    global BENCH
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--repo", required=True)
+    ap.add_argument("--kdir", required=True)
+    ap.add_argument("--modules", default="",
+                    help="directory (relative to the repository) of ipmb.ko and "
+                         "tests/vbus/i2c_vbus.ko built for the booted kernel")
+    ap.add_argument("--quick", action="store_true",
+                    help="one round of few events: checks the bench works, figures mean nothing")
+    args = ap.parse_args()
+    lib.configure(args.repo, args.kdir)
+    if args.quick:
+        global ROUNDS, COST_FRAMES, RATE_FRAMES, LATENCY_SAMPLES, REQUESTS
+        ROUNDS, COST_FRAMES, RATE_FRAMES, LATENCY_SAMPLES, REQUESTS = 1, 20, 50, 5, 4
+    BENCH = os.path.join(args.repo, "build", "bench", "ipmb-bench")
+    if args.modules:
+        base = os.path.join(args.repo, args.modules)
+        ours = {"ipmb": os.path.join(base, "ipmb.ko"),
+                "i2c_vbus": os.path.join(base, "tests", "vbus", "i2c_vbus.ko")}
+        kernel_path = lib.module_path
+        lib.module_path = lambda name: ours.get(name) or kernel_path(name)
 
-    a0, a1 = lib.vbus(2)
+    cs, res = clock_check()
+    if cs == "jiffies" or res > 1e-6:
+        say("bench: the guest's clock does not resolve microseconds: no figures")
+        return 1
+    debug = [p for p in ("/proc/lockdep", "/sys/kernel/debug/kmemleak") if os.path.exists(p)]
+    if debug:
+        say(f"bench: WARNING: a debug kernel ({', '.join(debug)}): figures are not the drivers'")
+
+    a = lib.vbus(8, fw_client=0, fw_i2c_protocol=1)
     lib.insmod("ipmb_dev_int")
-    lib.insmod("ipmb", f"queue_len={FRAMES}")
-    inst = lib.Instance(a0, BMC, driver=C_DRIVER)
-    frames = [lib.frame(BMC, 0x07, SAT, i % 64, 0x01, bytes([0]) + bytes(20)) for i in range(FRAMES)]
-    one = frames[0]
+    lib.insmod("ipmb", "max_frame_len=240")
+    lib.insmod("ipmi_devintf")
+    lib.insmod("ipmi_ipmb", f"bmcaddr=0x{SAT:x}")
+    inst = lib.Instance(a[0], BMC, driver=None, new=False)
+    resp = lib.Instance(a[1], SAT, RUST_DRIVER)
+    responder = subprocess.Popen([os.path.join(args.repo, "samples", "ipmb-responder"),
+                                  resp.dev], stdout=subprocess.PIPE, text=True)
+    if responder.stdout.readline().strip() != "ready":
+        raise AssertionError("ipmb-responder did not start")
+    # The ipmi_ipmb client: the same 0x20 on adapter 2, bound only while adapter 0's is not
+    # (one target per address on the wire).
+    if inst.driver():
+        inst.unbind()
+    with open(f"/sys/bus/i2c/devices/i2c-{a[2]}/new_device", "w") as f:
+        f.write(f"ipmi-ipmb 0x{lib.OWN_SLAVE | (BMC >> 1):x}")
+    ipmi_client = lib.Instance(a[2], BMC, driver=None, new=False)
+    lib.wait_for(ipmi_device, "/dev/ipmiN of ipmi_ipmb", timeout=30)
+    ipmi_client.unbind()
+    extra = []
+    for i in range(MEM_INSTANCES):
+        e = lib.Instance(a[3 + i], 0x30 + 2 * i, driver=None)
+        if e.driver():
+            e.unbind()
+        extra.append(e)
 
-    # Rounds alternate between the drivers, so drift in the host's load hits both alike.
-    samples = {C_DRIVER: ([], []), RUST_DRIVER: ([], [])}
-    for r in range(ROUNDS + 1):
-        for drv in (C_DRIVER, RUST_DRIVER):
-            inst.rebind(drv)
-            tput, cycle = rx_throughput(inst, a1, frames), rx_cycle(inst, a1, one)
-            if r > 0:  # round 0 warms up caches and the allocator
-                samples[drv][0].append(tput)
-                samples[drv][1].append(cycle)
-    results = {d: (statistics.median(t), statistics.median(c)) for d, (t, c) in samples.items()}
-
-    (ct, cl), (rt, rl) = results[C_DRIVER], results[RUST_DRIVER]
-    say("=" * 72)
-    say(f"ipmb.ko vs ipmb_dev_int.ko, same boot, {FRAMES} frames of {len(one)} bytes, "
-        f"median of {ROUNDS}")
-    say("=" * 72)
-    say(f"{'':28}{'ipmb_dev_int':>14}{'ipmb.ko':>14}{'ratio':>10}")
-    say(f"{'rx throughput (frames/s)':28}{ct:14.0f}{rt:14.0f}{rt / ct:9.2f}x")
-    say(f"{'send+poll+read cycle (us)':28}{cl:14.0f}{rl:14.0f}{rl / cl:9.2f}x")
-    say("(throughput: higher is better; cycle time: lower is better; TCG + debug kernel)")
-    lib.cleanup()
-
-    user, kern = request_bench()
-    say()
-    say(f"request round trip to a responder (samples/ipmb-responder), {REQUESTS} requests, "
-        f"median of {ROUNDS}")
-    say(f"{'':28}{'userspace':>14}{'kernel':>14}{'ratio':>10}")
-    say(f"{'matching, us per request':28}{user:14.0f}{kern:14.0f}{kern / user:9.2f}x")
-    say("(userspace: write() + poll() + read() + match by seq on ipmb.ko, as ipmbbridged does")
-    say(" with either driver; kernel: one IPMB_IOC_REQUEST. Lower is better.)")
+    result = {"clocksource": cs, "hrtimer_res_ns": res * 1e9, "rounds": ROUNDS,
+              "sizes": SIZES, "rates": RATES, "speeds": SPEEDS, "requests": REQUESTS,
+              "cost_frames": COST_FRAMES, "rate_frames": RATE_FRAMES,
+              "latency_samples": LATENCY_SAMPLES, "rounds_data": []}
+    try:
+        # Round 0 warms caches and allocators up; it is not kept.
+        for r in range(ROUNDS + 1):
+            order = DRIVERS if r % 2 == 0 else DRIVERS[::-1]
+            t0 = time.monotonic()
+            rd = cost_and_rate(inst, order)
+            rd["latency"] = latency(inst, order)
+            rd["teardown"] = teardown(inst, order)
+            rd["memory"] = memory(inst, extra, order)
+            rd["rtt"] = round_trips(inst, ipmi_client, resp.dev, r)
+            say(f"bench: round {r} done in {time.monotonic() - t0:.1f} s"
+                + (" (warm-up, not kept)" if r == 0 else ""))
+            if r > 0:
+                result["rounds_data"].append(rd)
+    finally:
+        responder.terminate()
+        responder.wait(10)
+    say("IPMB-BENCH-JSON: " + json.dumps(result, separators=(",", ":")))
+    for i in [inst, ipmi_client, *extra]:
+        if i.driver():
+            i.unbind()
+    with open(f"/sys/bus/i2c/devices/i2c-{a[2]}/delete_device", "w") as f:
+        f.write(f"0x{lib.OWN_SLAVE | (BMC >> 1):x}")
     lib.cleanup()
     return 0
 

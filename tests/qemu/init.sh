@@ -76,7 +76,7 @@ elif mkdir -p /host && mount -t 9p -o trans=virtio,version=9p2000.L,ro host /hos
 	marker "e2e-begin"
 	if [ "$MODE" = demo ] || [ "$MODE" = bench ]; then
 		chroot /host /usr/bin/python3 "$REPO/tests/$MODE.py" --repo "$REPO" --kdir "$KDIR" \
-			>/dev/console 2>&1
+			$E2E_ARGS >/dev/console 2>&1
 	else
 		chroot /host /usr/bin/python3 "$REPO/tests/e2e/runner.py" --repo "$REPO" --kdir "$KDIR" \
 			$E2E_ARGS >/dev/ttyS1 2>/dev/console

@@ -140,7 +140,7 @@ impl<'a> Msg<'a> {
     ///
     /// If `msg.len` is not zero, `msg.buf` must be valid for reads and writes of `msg.len`
     /// bytes, and not accessed otherwise, for `'a`.
-    unsafe fn from_raw(msg: &'a mut bindings::i2c_msg) -> Self {
+    pub(crate) unsafe fn from_raw(msg: &'a mut bindings::i2c_msg) -> Self {
         // INVARIANT: Guaranteed by the function requirements.
         Self(msg)
     }

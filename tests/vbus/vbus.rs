@@ -22,6 +22,7 @@ mod abstractions {
 mod adapter;
 mod fault;
 mod fwnode;
+mod load;
 mod param;
 mod wire;
 
@@ -69,6 +70,8 @@ module_param_int! {
 /// Adapters `0..registered` of `wire` are registered with the I2C core, and `fw` is on one of
 /// them.
 struct VBus {
+    /// The load source's debugfs files (`load`), removed before anything else.
+    load: Option<load::Load>,
     wire: Pin<KBox<Wire>>,
     registered: usize,
     fw: Option<FwClient>,
@@ -80,6 +83,7 @@ impl kernel::Module for VBus {
         let wire = KBox::pin_init(Wire::new(), GFP_KERNEL)?;
         // INVARIANT: No adapter is registered yet.
         let mut this = Self {
+            load: None,
             wire,
             registered: 0,
             fw: None,
@@ -105,6 +109,8 @@ impl kernel::Module for VBus {
             // INVARIANT: the client is on adapter `index < registered`.
             this.fw = Some(unsafe { FwClient::new(adap, &props) }?);
         }
+        // SAFETY: The wire is pinned in `this`, whose `Drop` drops `load` first.
+        this.load = Some(unsafe { load::Load::new(this.wire.as_ref()) }?);
         pr_info!("{} adapters on one wire\n", count);
         Ok(this)
     }
@@ -112,6 +118,8 @@ impl kernel::Module for VBus {
 
 impl Drop for VBus {
     fn drop(&mut self) {
+        // No load runs once its files are gone.
+        drop(self.load.take());
         // Before its adapter goes, which would unregister it too.
         drop(self.fw.take());
         // Newest first. Deleting an adapter removes its clients, whose drivers unregister

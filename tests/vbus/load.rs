@@ -1,0 +1,532 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! A kernel-side load source for benchmarks, and the time target callbacks take.
+//!
+//! `/sys/kernel/debug/i2c_vbus_load/` has two files:
+//!
+//! - `run` (write-only): `<port> <addr> <count> <gap_ns> <frame> [<frame>...]` plays `count`
+//!   write messages from adapter `port` to the 7-bit address `addr`, taking the frames (hex
+//!   bytes, the message without its address byte) in turn, and returns when the last one is
+//!   delivered. Each message is an ordinary master transfer of the wire ([`Wire::transfer`]):
+//!   its events reach the target byte by byte in hard-IRQ context, all in one interrupt, or
+//!   one per interrupt at the `speed_khz` wire clock, and the fault injection parameters apply.
+//!   With `gap_ns` > 0 message `i` starts no earlier than `i * gap_ns` after the first (an
+//!   offered rate); with 0 each starts as soon as the previous one ends, chained in the same
+//!   delivery ([`Chain`]: the master does not wake between them). No userspace and no i2c-dev
+//!   run between the messages. A signal ends the run early (`-EINTR`).
+//! - `stats` (read; any write resets it): the time spent in the target callback per event kind
+//!   (`address`, `byte`, `stop`, `other`: count, sum, min, max in ns, and `hist_<kind>`: a
+//!   histogram, `bucket:count` for the non-empty 8 ns buckets), the monotonic time of
+//!   the start of the last `STOP` callback (`last_stop_ns`, comparable with userspace's
+//!   `CLOCK_MONOTONIC`), the last run's messages delivered and failed with its start and end
+//!   times, and `clock_ns`, the least time between two clock reads (the floor of every figure).
+//!
+//! Every event the wire delivers is timed, not only those of a run; `stats` is global to the
+//! module (there is one wire).
+
+use crate::{
+    adapter::Msg,
+    wire::Wire, //
+};
+use core::{
+    pin::Pin,
+    ptr::NonNull, //
+};
+use kernel::{
+    bindings,
+    current,
+    debugfs::Scope,
+    fmt,
+    prelude::*,
+    sync::atomic::{
+        Atomic,
+        Relaxed, //
+    },
+    time::{
+        delay::fsleep,
+        Delta, //
+    },
+    uaccess::UserSliceReader, //
+};
+
+/// Longest command `run` accepts, in bytes.
+const MAX_CMD: usize = 8192;
+
+/// Most messages one run plays.
+const MAX_COUNT: u32 = 10_000_000;
+
+/// Returns the monotonic clock in nanoseconds (`ktime_get()`), as userspace's
+/// `CLOCK_MONOTONIC`.
+pub(crate) fn now_ns() -> i64 {
+    // SAFETY: `ktime_get` has no requirements; it may be called in any context.
+    unsafe { bindings::ktime_get() }
+}
+
+/// Count, sum, least and greatest of a kind of duration.
+///
+/// Written only under the wire's lock (one writer at a time); the atomics let `stats` read it
+/// without the lock, a field at a time.
+struct Summary {
+    count: Atomic<i64>,
+    sum: Atomic<i64>,
+    min: Atomic<i64>,
+    max: Atomic<i64>,
+    /// Durations in [`BUCKET_NS`] buckets; the last one takes everything longer.
+    hist: [Atomic<u32>; BUCKETS],
+}
+
+/// Width of a histogram bucket in ns.
+const BUCKET_NS: i64 = 8;
+
+/// Buckets per histogram: up to 32 us in steps of 8 ns, then one for the rest.
+const BUCKETS: usize = 4097;
+
+impl Summary {
+    /// An empty summary.
+    const fn new() -> Self {
+        Self {
+            count: Atomic::new(0),
+            sum: Atomic::new(0),
+            min: Atomic::new(i64::MAX),
+            max: Atomic::new(0),
+            hist: [const { Atomic::new(0) }; BUCKETS],
+        }
+    }
+
+    /// Adds one duration.
+    fn add(&self, ns: i64) {
+        self.count.store(self.count.load(Relaxed) + 1, Relaxed);
+        self.sum
+            .store(self.sum.load(Relaxed).saturating_add(ns), Relaxed);
+        if ns < self.min.load(Relaxed) {
+            self.min.store(ns, Relaxed);
+        }
+        if ns > self.max.load(Relaxed) {
+            self.max.store(ns, Relaxed);
+        }
+        let bucket = usize::try_from(ns / BUCKET_NS).map_or(0, |b| b.min(BUCKETS - 1));
+        if let Some(h) = self.hist.get(bucket) {
+            h.store(h.load(Relaxed).wrapping_add(1), Relaxed);
+        }
+    }
+
+    /// Empties the summary.
+    fn reset(&self) {
+        self.count.store(0, Relaxed);
+        self.sum.store(0, Relaxed);
+        self.min.store(i64::MAX, Relaxed);
+        self.max.store(0, Relaxed);
+        for h in &self.hist {
+            h.store(0, Relaxed);
+        }
+    }
+
+    /// Prints `<name> <count> <sum> <min> <max>` (min 0 when empty).
+    fn show(&self, name: &str, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let count = self.count.load(Relaxed);
+        let min = if count == 0 {
+            0
+        } else {
+            self.min.load(Relaxed)
+        };
+        writeln!(
+            f,
+            "{} {} {} {} {}",
+            name,
+            count,
+            self.sum.load(Relaxed),
+            min,
+            self.max.load(Relaxed)
+        )?;
+        write!(f, "hist_{}", name)?;
+        for (i, h) in self.hist.iter().enumerate() {
+            let n = h.load(Relaxed);
+            if n != 0 {
+                write!(f, " {}:{}", i, n)?;
+            }
+        }
+        writeln!(f)
+    }
+}
+
+/// What `stats` shows.
+struct Stats {
+    address: Summary,
+    byte: Summary,
+    stop: Summary,
+    other: Summary,
+    last_stop_ns: Atomic<i64>,
+    run_ok: Atomic<i64>,
+    run_failed: Atomic<i64>,
+    run_start_ns: Atomic<i64>,
+    run_end_ns: Atomic<i64>,
+    clock_ns: Atomic<i64>,
+}
+
+/// The module's statistics (one wire per module).
+static STATS: Stats = Stats {
+    address: Summary::new(),
+    byte: Summary::new(),
+    stop: Summary::new(),
+    other: Summary::new(),
+    last_stop_ns: Atomic::new(0),
+    run_ok: Atomic::new(0),
+    run_failed: Atomic::new(0),
+    run_start_ns: Atomic::new(0),
+    run_end_ns: Atomic::new(0),
+    clock_ns: Atomic::new(0),
+};
+
+/// Records a target callback for `event` that started at `start` (from [`now_ns`]) and has just
+/// returned. Called by the wire's delivery, in hard-IRQ context, under the wire's lock.
+pub(crate) fn record(event: bindings::i2c_slave_event, start: i64) {
+    let ns = now_ns() - start;
+    let summary = match event {
+        bindings::i2c_slave_event_I2C_SLAVE_WRITE_REQUESTED => &STATS.address,
+        bindings::i2c_slave_event_I2C_SLAVE_WRITE_RECEIVED => &STATS.byte,
+        bindings::i2c_slave_event_I2C_SLAVE_STOP => {
+            STATS.last_stop_ns.store(start, Relaxed);
+            &STATS.stop
+        }
+        _ => &STATS.other,
+    };
+    summary.add(ns);
+}
+
+/// Empties the statistics and measures the clock's floor again.
+fn reset() {
+    for s in [&STATS.address, &STATS.byte, &STATS.stop, &STATS.other] {
+        s.reset();
+    }
+    for a in [
+        &STATS.last_stop_ns,
+        &STATS.run_ok,
+        &STATS.run_failed,
+        &STATS.run_start_ns,
+        &STATS.run_end_ns,
+    ] {
+        a.store(0, Relaxed);
+    }
+    let mut floor = i64::MAX;
+    for _ in 0..100 {
+        let t = now_ns();
+        floor = floor.min(now_ns() - t);
+    }
+    STATS.clock_ns.store(floor, Relaxed);
+}
+
+/// The `stats` read callback.
+fn show_stats(_: &LoadTarget, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    STATS.address.show("address", f)?;
+    STATS.byte.show("byte", f)?;
+    STATS.stop.show("stop", f)?;
+    STATS.other.show("other", f)?;
+    for (name, a) in [
+        ("last_stop_ns", &STATS.last_stop_ns),
+        ("run_ok", &STATS.run_ok),
+        ("run_failed", &STATS.run_failed),
+        ("run_start_ns", &STATS.run_start_ns),
+        ("run_end_ns", &STATS.run_end_ns),
+        ("clock_ns", &STATS.clock_ns),
+    ] {
+        writeln!(f, "{} {}", name, a.load(Relaxed))?;
+    }
+    Ok(())
+}
+
+/// The `stats` write callback: any write resets.
+fn reset_stats(_: &LoadTarget, reader: &mut UserSliceReader) -> Result {
+    reader.skip(reader.len())?;
+    reset();
+    Ok(())
+}
+
+/// The value of one hexadecimal digit.
+fn hex_digit(c: u8) -> Result<u8> {
+    match c {
+        b'0'..=b'9' => Ok(c - b'0'),
+        b'a'..=b'f' => Ok(c - b'a' + 10),
+        b'A'..=b'F' => Ok(c - b'A' + 10),
+        _ => Err(EINVAL),
+    }
+}
+
+/// Parses a decimal number, or a hexadecimal one with `0x`.
+fn number(token: Option<&[u8]>) -> Result<u64> {
+    let token = token.ok_or(EINVAL)?;
+    let (digits, radix) = match token {
+        [b'0', b'x' | b'X', rest @ ..] => (rest, 16),
+        _ => (token, 10),
+    };
+    if digits.is_empty() {
+        return Err(EINVAL);
+    }
+    digits.iter().try_fold(0u64, |acc, &c| {
+        let d = hex_digit(c)?;
+        if u64::from(d) >= radix {
+            return Err(EINVAL);
+        }
+        acc.checked_mul(radix)
+            .and_then(|v| v.checked_add(d.into()))
+            .ok_or(EINVAL)
+    })
+}
+
+/// A parsed `run` command.
+struct Command {
+    port: usize,
+    addr: u16,
+    count: u32,
+    gap_ns: i64,
+    /// The frames' bytes, one after the other.
+    bytes: KVec<u8>,
+    /// The end of each frame in `bytes`.
+    ends: KVec<usize>,
+}
+
+impl Command {
+    /// Parses `<port> <addr> <count> <gap_ns> <frame>...`.
+    fn parse(text: &[u8]) -> Result<Self> {
+        let mut tokens = text
+            .split(|c| c.is_ascii_whitespace())
+            .filter(|t| !t.is_empty());
+        let port = usize::try_from(number(tokens.next())?).map_err(|_| EINVAL)?;
+        let addr = u16::try_from(number(tokens.next())?).map_err(|_| EINVAL)?;
+        let count = u32::try_from(number(tokens.next())?).map_err(|_| EINVAL)?;
+        let gap_ns = i64::try_from(number(tokens.next())?).map_err(|_| EINVAL)?;
+        if addr > 0x7f || count > MAX_COUNT {
+            return Err(EINVAL);
+        }
+        let mut bytes = KVec::new();
+        let mut ends = KVec::new();
+        for frame in tokens {
+            if frame.len() % 2 != 0 || frame.len() / 2 > crate::wire::MAX_MSG_LEN {
+                return Err(EINVAL);
+            }
+            for pair in frame.chunks_exact(2) {
+                let [hi, lo] = pair else {
+                    return Err(EINVAL);
+                };
+                bytes.push((hex_digit(*hi)? << 4) | hex_digit(*lo)?, GFP_KERNEL)?;
+            }
+            ends.push(bytes.len(), GFP_KERNEL)?;
+        }
+        if ends.is_empty() {
+            return Err(EINVAL);
+        }
+        Ok(Self {
+            port,
+            addr,
+            count,
+            gap_ns,
+            bytes,
+            ends,
+        })
+    }
+}
+
+/// The data of the debugfs files: the wire they play into.
+///
+/// # Invariants
+///
+/// `wire` points to a pinned [`Wire`] that outlives the files ([`Load`] is dropped first).
+struct LoadTarget {
+    wire: NonNull<Wire>,
+}
+
+// SAFETY: The wire is `Sync` (its state is behind locks) and outlives the files (type
+// invariants); the pointer is only read.
+unsafe impl Send for LoadTarget {}
+// SAFETY: See `Send`.
+unsafe impl Sync for LoadTarget {}
+
+impl LoadTarget {
+    /// The wire.
+    fn wire(&self) -> Pin<&Wire> {
+        // SAFETY: By the type invariants the wire is pinned and valid while the files exist,
+        // which is while `self` is used.
+        unsafe { Pin::new_unchecked(self.wire.as_ref()) }
+    }
+}
+
+/// Most frames one transfer of an unpaced run carries (its own message and the chain after
+/// it), so that a transfer stays well within the wire's delivery timeout when paced.
+const CHAIN_LEN: u32 = 32;
+
+/// Frames the wire delivers after a transfer's own message, in the same delivery: each as soon
+/// as the previous one ends (in the next interrupt, or at the next tick when paced), so an
+/// unpaced run does not wait for the master to wake between frames.
+///
+/// # Invariants
+///
+/// While `remaining > 0`: `ends` points to `nframes > 0` increasing offsets, `bytes` to at
+/// least `ends[nframes - 1]` bytes, both valid for reads (the `run` that installed the chain
+/// waits for the transfer and removes the chain before it frees them), and
+/// `next_frame < nframes`.
+pub(crate) struct Chain {
+    bytes: *const u8,
+    ends: *const usize,
+    nframes: usize,
+    next_frame: usize,
+    remaining: u32,
+    /// Frames of the chain, and the transfer's own, that were followed by another but not
+    /// acknowledged.
+    failed: u32,
+}
+
+// SAFETY: The pointers are only read, under the wire's lock, while valid (type invariants).
+unsafe impl Send for Chain {}
+
+impl Chain {
+    /// No frames.
+    pub(crate) const EMPTY: Self = Self {
+        bytes: core::ptr::null(),
+        ends: core::ptr::null(),
+        nframes: 0,
+        next_frame: 0,
+        remaining: 0,
+        failed: 0,
+    };
+
+    /// Delivers nothing more.
+    pub(crate) fn clear(&mut self) {
+        // INVARIANT: `remaining == 0` requires nothing.
+        self.remaining = 0;
+    }
+
+    /// The next frame, if any; `acked` tells whether the one that just ended was acknowledged.
+    pub(crate) fn next(&mut self, acked: bool) -> Option<&[u8]> {
+        if self.remaining == 0 {
+            return None;
+        }
+        if !acked {
+            self.failed += 1;
+        }
+        let i = self.next_frame;
+        // SAFETY: `remaining > 0`, so by the type invariants `ends` points to `nframes`
+        // offsets and `i < nframes`.
+        let ends = unsafe { core::slice::from_raw_parts(self.ends, self.nframes) };
+        let begin = i
+            .checked_sub(1)
+            .and_then(|p| ends.get(p))
+            .copied()
+            .unwrap_or(0);
+        let end = ends.get(i).copied()?;
+        // INVARIANT: `next_frame` stays below `nframes`.
+        self.next_frame = (i + 1) % self.nframes;
+        self.remaining -= 1;
+        // SAFETY: By the type invariants `bytes` is valid for `ends[nframes - 1] >= end` bytes,
+        // and the offsets increase, so `begin <= end`.
+        Some(unsafe { core::slice::from_raw_parts(self.bytes.add(begin), end - begin) })
+    }
+}
+
+/// The `run` write callback: parses the command and plays it.
+///
+/// With `gap_ns` 0, each transfer carries up to [`CHAIN_LEN`] frames ([`Chain`]); otherwise
+/// one, started on time.
+fn run(target: &LoadTarget, reader: &mut UserSliceReader) -> Result {
+    let len = reader.len();
+    if len > MAX_CMD {
+        return Err(EINVAL);
+    }
+    let mut text = KVec::from_elem(0u8, len, GFP_KERNEL)?;
+    reader.read_slice(&mut text)?;
+    let cmd = Command::parse(&text)?;
+    let wire = target.wire();
+    let nframes = cmd.ends.len();
+
+    let start = now_ns();
+    STATS.run_start_ns.store(start, Relaxed);
+    STATS.run_ok.store(0, Relaxed);
+    STATS.run_failed.store(0, Relaxed);
+    let mut result = Ok(());
+    let mut sent = 0u32;
+    let mut frame: usize = 0;
+    while sent < cmd.count {
+        if current!().signal_pending() {
+            result = Err(EINTR);
+            break;
+        }
+        let n = if cmd.gap_ns > 0 {
+            let wait = start + i64::from(sent) * cmd.gap_ns - now_ns();
+            if wait > 0 {
+                fsleep(Delta::from_nanos(wait));
+            }
+            1
+        } else {
+            CHAIN_LEN.min(cmd.count - sent)
+        };
+        let begin = frame
+            .checked_sub(1)
+            .and_then(|p| cmd.ends.get(p))
+            .copied()
+            .unwrap_or(0);
+        let end = cmd.ends.get(frame).copied().unwrap_or(0);
+        // INVARIANT: `ends` has `nframes > 0` increasing offsets into `bytes` (`parse`), both
+        // stay allocated until the chain is removed below, and `next_frame < nframes`.
+        let chain = Chain {
+            bytes: cmd.bytes.as_ptr(),
+            ends: cmd.ends.as_ptr(),
+            nframes,
+            next_frame: (frame + 1) % nframes,
+            remaining: n - 1,
+            failed: 0,
+        };
+        let mut first = KVec::new();
+        first.extend_from_slice(cmd.bytes.get(begin..end).ok_or(EINVAL)?, GFP_KERNEL)?;
+        let mut raw = bindings::i2c_msg {
+            addr: cmd.addr,
+            flags: 0,
+            // At most `MAX_MSG_LEN` (checked by `parse`).
+            len: first.len() as u16,
+            buf: first.as_mut_ptr(),
+        };
+        // SAFETY: `buf` is valid for reads and writes of `len` bytes (`first`), which nothing
+        // else accesses while `msg` lives.
+        let msg = unsafe { Msg::from_raw(&mut raw) };
+        wire.swap_chain(chain);
+        let own = wire.transfer(cmd.port, core::iter::once(msg));
+        // The chain goes before `cmd` can be freed.
+        let chain = wire.swap_chain(Chain::EMPTY);
+        let failed = chain.failed + u32::from(own.is_err());
+        for (counter, v) in [
+            (&STATS.run_ok, n - failed.min(n)),
+            (&STATS.run_failed, failed),
+        ] {
+            counter.store(counter.load(Relaxed) + i64::from(v), Relaxed);
+        }
+        frame = (frame + usize::try_from(n).unwrap_or(0)) % nframes;
+        sent += n;
+    }
+    STATS.run_end_ns.store(now_ns(), Relaxed);
+    result
+}
+
+/// The debugfs directory of the load source; dropping it removes the files (and waits for a
+/// write in progress).
+pub(crate) struct Load {
+    _files: Pin<KBox<Scope<LoadTarget>>>,
+}
+
+impl Load {
+    /// Creates `/sys/kernel/debug/i2c_vbus_load/` for `wire`.
+    ///
+    /// # Safety
+    ///
+    /// `wire` must stay pinned and valid until the returned value is dropped.
+    pub(crate) unsafe fn new(wire: Pin<&Wire>) -> Result<Self> {
+        reset();
+        // INVARIANT: The caller keeps the wire valid while the files exist.
+        let data = LoadTarget {
+            wire: NonNull::from(wire.get_ref()),
+        };
+        let scope = Scope::dir(Ok::<_, Error>(data), c"i2c_vbus_load", |data, dir| {
+            dir.write_only_callback_file(c"run", data, &run);
+            dir.read_write_callback_file(c"stats", data, &show_stats, &reset_stats);
+        });
+        Ok(Self {
+            _files: KBox::pin_init(scope, GFP_KERNEL)?,
+        })
+    }
+}
