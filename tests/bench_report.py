@@ -70,11 +70,10 @@ def table(res):
                  f"{res['hrtimer_res_ns']:.0f} ns; QEMU TCG: ratios hold, absolute times do not")
 
     head(f"(a) time in the target callback (hard IRQ), {res['cost_frames']} frames, unpaced, "
-         "median event, ns")
+         "ns")
     for size in res["sizes"]:
         for key, label in (("byte_ns", f"per byte, {size}-byte frames"),
-                           ("stop_ns", f"STOP, {size}-byte frames"),
-                           ("frame_ns", f"per frame, {size}-byte (+addr, STOP)")):
+                           ("frame_ns", f"per frame, {size}-byte (+STOP)")):
             c = summary([r["cost"][f"{C}/{size}"][key] for r in rounds])
             rr = summary([r["cost"][f"{RUST}/{size}"][key] for r in rounds])
             row(label, c, rr, digits=0)

@@ -11,12 +11,10 @@
 //!   its events reach the target byte by byte in hard-IRQ context, all in one interrupt, or
 //!   one per interrupt at the `speed_khz` wire clock, and the fault injection parameters apply.
 //!   With `gap_ns` > 0 message `i` starts no earlier than `i * gap_ns` after the first (an
-//!   offered rate); with 0 each starts as soon as the previous one ends, chained in the same
-//!   delivery ([`Chain`]: the master does not wake between them). No userspace and no i2c-dev
-//!   run between the messages. A signal ends the run early (`-EINTR`).
+//!   offered rate); with 0 each starts as soon as the previous one is delivered. No userspace
+//!   and no i2c-dev run between the messages. A signal ends the run early (`-EINTR`).
 //! - `stats` (read; any write resets it): the time spent in the target callback per event kind
-//!   (`address`, `byte`, `stop`, `other`: count, sum, min, max in ns, and `hist_<kind>`: a
-//!   histogram, `bucket:count` for the non-empty 8 ns buckets), the monotonic time of
+//!   (`address`, `byte`, `stop`, `other`: count, sum, min, max in ns), the monotonic time of
 //!   the start of the last `STOP` callback (`last_stop_ns`, comparable with userspace's
 //!   `CLOCK_MONOTONIC`), the last run's messages delivered and failed with its start and end
 //!   times, and `clock_ns`, the least time between two clock reads (the floor of every figure).
@@ -71,15 +69,7 @@ struct Summary {
     sum: Atomic<i64>,
     min: Atomic<i64>,
     max: Atomic<i64>,
-    /// Durations in [`BUCKET_NS`] buckets; the last one takes everything longer.
-    hist: [Atomic<u32>; BUCKETS],
 }
-
-/// Width of a histogram bucket in ns.
-const BUCKET_NS: i64 = 8;
-
-/// Buckets per histogram: up to 32 us in steps of 8 ns, then one for the rest.
-const BUCKETS: usize = 4097;
 
 impl Summary {
     /// An empty summary.
@@ -89,7 +79,6 @@ impl Summary {
             sum: Atomic::new(0),
             min: Atomic::new(i64::MAX),
             max: Atomic::new(0),
-            hist: [const { Atomic::new(0) }; BUCKETS],
         }
     }
 
@@ -104,10 +93,6 @@ impl Summary {
         if ns > self.max.load(Relaxed) {
             self.max.store(ns, Relaxed);
         }
-        let bucket = usize::try_from(ns / BUCKET_NS).map_or(0, |b| b.min(BUCKETS - 1));
-        if let Some(h) = self.hist.get(bucket) {
-            h.store(h.load(Relaxed).wrapping_add(1), Relaxed);
-        }
     }
 
     /// Empties the summary.
@@ -116,9 +101,6 @@ impl Summary {
         self.sum.store(0, Relaxed);
         self.min.store(i64::MAX, Relaxed);
         self.max.store(0, Relaxed);
-        for h in &self.hist {
-            h.store(0, Relaxed);
-        }
     }
 
     /// Prints `<name> <count> <sum> <min> <max>` (min 0 when empty).
@@ -137,15 +119,7 @@ impl Summary {
             self.sum.load(Relaxed),
             min,
             self.max.load(Relaxed)
-        )?;
-        write!(f, "hist_{}", name)?;
-        for (i, h) in self.hist.iter().enumerate() {
-            let n = h.load(Relaxed);
-            if n != 0 {
-                write!(f, " {}:{}", i, n)?;
-            }
-        }
-        writeln!(f)
+        )
     }
 }
 
@@ -349,82 +323,7 @@ impl LoadTarget {
     }
 }
 
-/// Most frames one transfer of an unpaced run carries (its own message and the chain after
-/// it), so that a transfer stays well within the wire's delivery timeout when paced.
-const CHAIN_LEN: u32 = 32;
-
-/// Frames the wire delivers after a transfer's own message, in the same delivery: each as soon
-/// as the previous one ends (in the next interrupt, or at the next tick when paced), so an
-/// unpaced run does not wait for the master to wake between frames.
-///
-/// # Invariants
-///
-/// While `remaining > 0`: `ends` points to `nframes > 0` increasing offsets, `bytes` to at
-/// least `ends[nframes - 1]` bytes, both valid for reads (the `run` that installed the chain
-/// waits for the transfer and removes the chain before it frees them), and
-/// `next_frame < nframes`.
-pub(crate) struct Chain {
-    bytes: *const u8,
-    ends: *const usize,
-    nframes: usize,
-    next_frame: usize,
-    remaining: u32,
-    /// Frames of the chain, and the transfer's own, that were followed by another but not
-    /// acknowledged.
-    failed: u32,
-}
-
-// SAFETY: The pointers are only read, under the wire's lock, while valid (type invariants).
-unsafe impl Send for Chain {}
-
-impl Chain {
-    /// No frames.
-    pub(crate) const EMPTY: Self = Self {
-        bytes: core::ptr::null(),
-        ends: core::ptr::null(),
-        nframes: 0,
-        next_frame: 0,
-        remaining: 0,
-        failed: 0,
-    };
-
-    /// Delivers nothing more.
-    pub(crate) fn clear(&mut self) {
-        // INVARIANT: `remaining == 0` requires nothing.
-        self.remaining = 0;
-    }
-
-    /// The next frame, if any; `acked` tells whether the one that just ended was acknowledged.
-    pub(crate) fn next(&mut self, acked: bool) -> Option<&[u8]> {
-        if self.remaining == 0 {
-            return None;
-        }
-        if !acked {
-            self.failed += 1;
-        }
-        let i = self.next_frame;
-        // SAFETY: `remaining > 0`, so by the type invariants `ends` points to `nframes`
-        // offsets and `i < nframes`.
-        let ends = unsafe { core::slice::from_raw_parts(self.ends, self.nframes) };
-        let begin = i
-            .checked_sub(1)
-            .and_then(|p| ends.get(p))
-            .copied()
-            .unwrap_or(0);
-        let end = ends.get(i).copied()?;
-        // INVARIANT: `next_frame` stays below `nframes`.
-        self.next_frame = (i + 1) % self.nframes;
-        self.remaining -= 1;
-        // SAFETY: By the type invariants `bytes` is valid for `ends[nframes - 1] >= end` bytes,
-        // and the offsets increase, so `begin <= end`.
-        Some(unsafe { core::slice::from_raw_parts(self.bytes.add(begin), end - begin) })
-    }
-}
-
 /// The `run` write callback: parses the command and plays it.
-///
-/// With `gap_ns` 0, each transfer carries up to [`CHAIN_LEN`] frames ([`Chain`]); otherwise
-/// one, started on time.
 fn run(target: &LoadTarget, reader: &mut UserSliceReader) -> Result {
     let len = reader.len();
     if len > MAX_CMD {
@@ -432,72 +331,52 @@ fn run(target: &LoadTarget, reader: &mut UserSliceReader) -> Result {
     }
     let mut text = KVec::from_elem(0u8, len, GFP_KERNEL)?;
     reader.read_slice(&mut text)?;
-    let cmd = Command::parse(&text)?;
+    let mut cmd = Command::parse(&text)?;
     let wire = target.wire();
-    let nframes = cmd.ends.len();
 
     let start = now_ns();
     STATS.run_start_ns.store(start, Relaxed);
     STATS.run_ok.store(0, Relaxed);
     STATS.run_failed.store(0, Relaxed);
     let mut result = Ok(());
-    let mut sent = 0u32;
-    let mut frame: usize = 0;
-    while sent < cmd.count {
+    let mut begin = 0;
+    let mut frame = 0;
+    for i in 0..cmd.count {
         if current!().signal_pending() {
             result = Err(EINTR);
             break;
         }
-        let n = if cmd.gap_ns > 0 {
-            let wait = start + i64::from(sent) * cmd.gap_ns - now_ns();
+        if cmd.gap_ns > 0 {
+            let wait = start + i64::from(i) * cmd.gap_ns - now_ns();
             if wait > 0 {
                 fsleep(Delta::from_nanos(wait));
             }
-            1
-        } else {
-            CHAIN_LEN.min(cmd.count - sent)
-        };
-        let begin = frame
-            .checked_sub(1)
-            .and_then(|p| cmd.ends.get(p))
-            .copied()
-            .unwrap_or(0);
+        }
         let end = cmd.ends.get(frame).copied().unwrap_or(0);
-        // INVARIANT: `ends` has `nframes > 0` increasing offsets into `bytes` (`parse`), both
-        // stay allocated until the chain is removed below, and `next_frame < nframes`.
-        let chain = Chain {
-            bytes: cmd.bytes.as_ptr(),
-            ends: cmd.ends.as_ptr(),
-            nframes,
-            next_frame: (frame + 1) % nframes,
-            remaining: n - 1,
-            failed: 0,
+        let Some(bytes) = cmd.bytes.get_mut(begin..end) else {
+            return Err(EINVAL);
         };
-        let mut first = KVec::new();
-        first.extend_from_slice(cmd.bytes.get(begin..end).ok_or(EINVAL)?, GFP_KERNEL)?;
         let mut raw = bindings::i2c_msg {
             addr: cmd.addr,
             flags: 0,
             // At most `MAX_MSG_LEN` (checked by `parse`).
-            len: first.len() as u16,
-            buf: first.as_mut_ptr(),
+            len: bytes.len() as u16,
+            buf: bytes.as_mut_ptr(),
         };
-        // SAFETY: `buf` is valid for reads and writes of `len` bytes (`first`), which nothing
-        // else accesses while `msg` lives.
+        // SAFETY: `buf` is valid for reads and writes of `len` bytes (a slice of `cmd.bytes`),
+        // which nothing else accesses while `msg` lives.
         let msg = unsafe { Msg::from_raw(&mut raw) };
-        wire.swap_chain(chain);
-        let own = wire.transfer(cmd.port, core::iter::once(msg));
-        // The chain goes before `cmd` can be freed.
-        let chain = wire.swap_chain(Chain::EMPTY);
-        let failed = chain.failed + u32::from(own.is_err());
-        for (counter, v) in [
-            (&STATS.run_ok, n - failed.min(n)),
-            (&STATS.run_failed, failed),
-        ] {
-            counter.store(counter.load(Relaxed) + i64::from(v), Relaxed);
+        let counter = match wire.transfer(cmd.port, core::iter::once(msg)) {
+            Ok(_) => &STATS.run_ok,
+            Err(_) => &STATS.run_failed,
+        };
+        counter.store(counter.load(Relaxed) + 1, Relaxed);
+        frame += 1;
+        begin = end;
+        if frame == cmd.ends.len() {
+            frame = 0;
+            begin = 0;
         }
-        frame = (frame + usize::try_from(n).unwrap_or(0)) % nframes;
-        sent += n;
     }
     STATS.run_end_ns.store(now_ns(), Relaxed);
     result

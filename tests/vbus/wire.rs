@@ -334,43 +334,9 @@ struct WireState {
     targets: [Option<Target>; MAX_ADAPTERS],
     /// The job being delivered (or the last one).
     job: Job,
-    /// Frames the load source delivers after the job, in the same delivery ([`crate::load`]).
-    chain: crate::load::Chain,
 }
 
 impl WireState {
-    /// Loads the next frame of the load source's chain into the job that just ended, for the
-    /// same receivers; returns whether it did. A frame that was not acknowledged counts as
-    /// failed; a receiver gone ends the chain.
-    fn reload_chained(&mut self) -> bool {
-        let Self { job, chain, .. } = self;
-        if job.outcome == Outcome::Gone {
-            chain.clear();
-            return false;
-        }
-        let acked = job.outcome == Outcome::Acked;
-        let Some(frame) = chain.next(acked) else {
-            return false;
-        };
-        let Some(dst) = job.buf.get_mut(..frame.len()) else {
-            return false;
-        };
-        dst.copy_from_slice(frame);
-        for r in job.receivers.iter_mut().flatten() {
-            r.listening = true;
-        }
-        job.len = frame.len();
-        job.corrupt = None;
-        job.phase = Phase::Address;
-        job.outcome = Outcome::Acked;
-        true
-    }
-
-    /// Installs `chain` (the load source's, or [`crate::load::Chain::EMPTY`]); returns the
-    /// previous one.
-    fn swap_chain(&mut self, chain: crate::load::Chain) -> crate::load::Chain {
-        core::mem::replace(&mut self.chain, chain)
-    }
     /// Delivers `event` to the receivers of the job that still listen (to all of them if
     /// `all`), each with its own copy of `val`. A receiver that answers non-zero (a NAK) stops
     /// listening; one no longer registered leaves the job and gets nothing.
@@ -419,7 +385,7 @@ impl WireState {
     ///
     /// The job must not be done (`job.phase != Phase::Done`).
     fn step(&mut self) -> bool {
-        let Self { targets, job, .. } = self;
+        let Self { targets, job } = self;
         // Receivers unregistered since the job was loaded leave it.
         for (slot, registered) in job.receivers.iter_mut().zip(targets.iter()) {
             if slot.is_some_and(|r| *registered != Some(r.target)) {
@@ -650,7 +616,6 @@ impl Wire {
                 WireState {
                     targets: [None; MAX_ADAPTERS],
                     job: Job::new(),
-                    chain: crate::load::Chain::EMPTY,
                 },
                 c"Wire::state"
             ),
@@ -900,12 +865,6 @@ impl Wire {
         self.run_job(delay).map(|_| ())
     }
 
-    /// Installs the load source's chain of frames for the next transfer, or removes it with
-    /// [`crate::load::Chain::EMPTY`]; returns the previous one (with its counts).
-    pub(crate) fn swap_chain(&self, chain: crate::load::Chain) -> crate::load::Chain {
-        self.state.lock().swap_chain(chain)
-    }
-
     /// Delivers the next event(s) of the job, in hard-IRQ context (from [`deliver_work`]).
     fn deliver(&self) {
         let mut state = self.state.lock();
@@ -917,15 +876,6 @@ impl Wire {
             if paced {
                 return;
             }
-        }
-        // A chained frame of the load source follows at once: at the next tick when paced,
-        // else in the next interrupt.
-        if state.reload_chained() {
-            drop(state);
-            if !paced {
-                self.work.queue();
-            }
-            return;
         }
         drop(state);
         // The job moved to `Done` just now: one completion per job.
