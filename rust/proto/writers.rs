@@ -143,6 +143,7 @@ impl WriteNotes {
     }
 
     /// Returns the number of live notes at `now`.
+    #[cfg(any(test, CONFIG_KUNIT))]
     pub(crate) fn live(&self, now: u64) -> usize {
         self.notes.iter().flatten().filter(|n| n.live(now)).count()
     }
