@@ -275,8 +275,12 @@ class Soak:
             os.waitpid(pid, 0)
         for item in self.sh.reports():
             self.add(reports, *item)
-        lib.true(not pending, f"workers {sorted(pending)} did not stop")
-        lib.true(not failed, f"workers {failed} failed (traceback on the console)")
+        # Judged after the accounts are printed.
+        self.worker_errors = []
+        if pending:
+            self.worker_errors.append(f"workers {sorted(pending)} did not stop")
+        if failed:
+            self.worker_errors.append(f"workers {failed} failed (traceback on the console)")
         return reports
 
     @staticmethod
@@ -360,6 +364,7 @@ class Soak:
                        f"{int(want_unbinds)}")
         if self.module_cycles < int(want_modules):
             bad.append(f"rmmod/insmod cycles: {self.module_cycles} < {int(want_modules)}")
+        bad += getattr(self, "worker_errors", [])
         for b in bad:
             self.say(f"soak: FAIL {b}")
         return not bad

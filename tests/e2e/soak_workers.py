@@ -205,7 +205,11 @@ def responder(sh, i):
     def setup():
         for c in ANSWERED:
             abi.register(w.fd, OEM, c)
-        fd = os.open(f"/dev/ipmb-{sh.adapter(i)}", os.O_RDWR)
+        try:
+            fd = os.open(f"/dev/ipmb-{sh.adapter(i)}", os.O_RDWR)
+        except FileNotFoundError:
+            # Unbound since the first file was opened: as if that file had got ENODEV.
+            raise OSError(errno.ENODEV, "unbound") from None
         stalled[:] = [fd]
         abi.register(fd, OEM, STALLED)
 
