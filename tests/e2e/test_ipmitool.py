@@ -102,12 +102,13 @@ test_mc_selftest.timeout = 150
 
 def test_unimplemented_command_0xc1_promptly():
     """Get System GUID (App 0x37), which samples/ipmb-responder does not implement: answered
-    0xc1 (invalid command) at once, not left to ipmi_ipmb's timeout (0xc3)."""
+    0xc1 (invalid command) by the responder, not left to ipmi_ipmb's timeout (0xc3). The time
+    is printed, not asserted: ipmitool's own run (start, PICMG/VITA discovery) takes 20 s and
+    more in a loaded TCG guest, far more than either completion code."""
     rc, out, err, secs = with_ipmitool("raw", "0x06", "0x37")
     diag(f"ipmitool raw 0x06 0x37: exit status {rc}, {secs:.2f} s: {err.strip()}")
     eq((rc, re.findall(r"rsp=(0x[0-9a-f]+)", err)), (1, ["0xc1"]),
        "ipmitool raw 0x06 0x37: (exit status, completion code)")
-    lib.true(secs < 2.0, f"answered within 2 s (took {secs:.2f} s)")
 
 
 test_unimplemented_command_0xc1_promptly.timeout = 150
