@@ -6,8 +6,9 @@
 # tree (a copy of the files git knows), dkms tree, install tree and TMPDIR, so nothing goes to
 # /usr/src, /var/lib/dkms or /lib/modules. The test kernel signs no modules
 # (CONFIG_MODULE_SIG is off): sign_file names no program, so dkms makes no signing key either.
-# Fails if dkms fails, if the module it built is not ipmb.ko for that kernel, or if anything
-# under /var/lib/dkms, /usr/src or /lib/modules changed meanwhile.
+# Fails if PACKAGE_VERSION is not the uapi ABI version, if dkms fails, if the module it built is
+# not ipmb.ko for that kernel, or if anything under /var/lib/dkms, /usr/src or /lib/modules
+# changed meanwhile.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 CACHE=${IPMB_CACHE:-${HOME:-$(getent passwd "$(id -u)" | cut -d: -f6)}/.cache/ipmb}
@@ -17,6 +18,11 @@ T=$ROOT/build/dkms
 . "$CACHE/env"
 NAME=$(sed -n 's/^PACKAGE_NAME="\(.*\)"$/\1/p' "$ROOT/dkms.conf")
 VER=$(sed -n 's/^PACKAGE_VERSION="\(.*\)"$/\1/p' "$ROOT/dkms.conf")
+ABI=$(sed -n 's/^#define IPMB_ABI_VERSION[[:space:]]*\([0-9]*\)$/\1/p' "$ROOT/include/uapi/linux/ipmb.h")
+if [ "$VER" != "$ABI" ]; then
+	echo "dkms-check: dkms.conf PACKAGE_VERSION $VER is not IPMB_ABI_VERSION $ABI" >&2
+	exit 1
+fi
 KREL=$(cat "$KDIR/include/config/kernel.release")
 ARCH_DIR=$(uname -m)
 
