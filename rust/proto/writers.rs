@@ -154,31 +154,6 @@ impl WriteNotes {
 mod tests {
     use super::*;
 
-    /// A table on the heap: its 16 KiB do not belong on a kernel stack (8 KiB on 32-bit ARM).
-    #[cfg(CONFIG_KUNIT)]
-    fn heap_table() -> Option<::kernel::alloc::KVBox<WriteNotes>> {
-        use ::kernel::alloc::flags::GFP_KERNEL;
-        use ::kernel::init::InPlaceInit;
-        ::kernel::alloc::KVBox::init(::pin_init::zeroed::<WriteNotes>(), GFP_KERNEL).ok()
-    }
-
-    #[cfg(not(CONFIG_KUNIT))]
-    fn heap_table() -> Option<std::boxed::Box<WriteNotes>> {
-        Some(std::boxed::Box::new(WriteNotes::new()))
-    }
-
-    /// An empty table, or the end of the test (counted as a failure) without memory.
-    macro_rules! table {
-        () => {{
-            let t = heap_table();
-            assert!(t.is_some());
-            match t {
-                Some(t) => t,
-                None => return,
-            }
-        }};
-    }
-
     const MS: u64 = 1_000_000;
     const K: Key = Key {
         rs_sa: 0x72,
@@ -192,7 +167,7 @@ mod tests {
 
     #[test]
     fn response_goes_to_its_writer() {
-        let mut t = table!();
+        let mut t = heap_table!(WriteNotes);
         t.note(K, 3, A, 0);
         t.note(Key { cmd: 2, ..K }, 3, B, 0);
         assert_eq!(t.take(Key { cmd: 2, ..K }, 3, MS), Some(B));
@@ -202,7 +177,7 @@ mod tests {
     #[test]
     fn same_exchange_and_seq_in_write_order() {
         // Two files wrote the very same request: the first response is the first writer's.
-        let mut t = table!();
+        let mut t = heap_table!(WriteNotes);
         t.note(K, 0, B, 0);
         t.note(K, 0, A, 1);
         t.note(K, 0, B, 2);
@@ -213,7 +188,7 @@ mod tests {
     #[test]
     fn order_not_slot_decides() {
         // A note freed early is reused by a later write: still served after the older one.
-        let mut t = table!();
+        let mut t = heap_table!(WriteNotes);
         t.note(Key { cmd: 9, ..K }, 0, B, 0);
         t.note(K, 0, A, 0);
         t.take(Key { cmd: 9, ..K }, 0, MS);
@@ -223,7 +198,7 @@ mod tests {
 
     #[test]
     fn second_response_finds_no_note() {
-        let mut t = table!();
+        let mut t = heap_table!(WriteNotes);
         t.note(K, 5, A, 0);
         assert_eq!(t.take(K, 5, MS), Some(A));
         assert_eq!(t.take(K, 5, MS), None);
@@ -231,14 +206,14 @@ mod tests {
 
     #[test]
     fn late_response_finds_no_note() {
-        let mut t = table!();
+        let mut t = heap_table!(WriteNotes);
         t.note(K, 5, A, 0);
         assert_eq!(t.take(K, 5, NOTE_LIFE_NS), None);
     }
 
     #[test]
     fn other_seq_or_luns_do_not_match() {
-        let mut t = table!();
+        let mut t = heap_table!(WriteNotes);
         t.note(K, 5, A, 0);
         assert_eq!(t.take(K, 6, MS), None);
         assert_eq!(t.take(Key { rq_lun: 1, ..K }, 5, MS), None);
@@ -247,7 +222,7 @@ mod tests {
 
     #[test]
     fn notes_per_seq_bounded_and_expire() {
-        let mut t = table!();
+        let mut t = heap_table!(WriteNotes);
         for i in 0..NOTES_PER_SEQ {
             assert!(t.note(K, 7, A, i as u64).is_some());
         }
@@ -260,7 +235,7 @@ mod tests {
 
     #[test]
     fn forgotten_note_does_not_match() {
-        let mut t = table!();
+        let mut t = heap_table!(WriteNotes);
         let first = t.note(K, 1, A, 0);
         t.note(K, 1, B, 0);
         if let Some(id) = first {
@@ -273,7 +248,7 @@ mod tests {
 
     #[test]
     fn forget_after_reuse_keeps_the_new_note() {
-        let mut t = table!();
+        let mut t = heap_table!(WriteNotes);
         let old = t.note(K, 1, A, 0);
         t.take(K, 1, MS);
         t.note(K, 1, B, MS);

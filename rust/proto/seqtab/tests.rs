@@ -10,31 +10,6 @@
 mod cases {
     use super::super::*;
 
-    /// A table on the heap: its 20 KiB do not belong on a kernel stack.
-    #[cfg(CONFIG_KUNIT)]
-    fn heap_table() -> Option<::kernel::alloc::KVBox<SeqTable>> {
-        use ::kernel::alloc::flags::GFP_KERNEL;
-        use ::kernel::init::InPlaceInit;
-        ::kernel::alloc::KVBox::init(::pin_init::zeroed::<SeqTable>(), GFP_KERNEL).ok()
-    }
-
-    #[cfg(not(CONFIG_KUNIT))]
-    fn heap_table() -> Option<std::boxed::Box<SeqTable>> {
-        Some(std::boxed::Box::new(SeqTable::new()))
-    }
-
-    /// An empty table, or the end of the test (counted as a failure) without memory.
-    macro_rules! table {
-        () => {{
-            let t = heap_table();
-            assert!(t.is_some());
-            match t {
-                Some(t) => t,
-                None => return,
-            }
-        }};
-    }
-
     const MS: u64 = 1_000_000;
     const K: Key = Key {
         rs_sa: 0x72,
@@ -50,7 +25,7 @@ mod cases {
 
     #[test]
     fn seqs_are_distinct_and_round_robin() {
-        let mut t = table!();
+        let mut t = heap_table!(SeqTable);
         let a = t.alloc(K, Owner::Sync, 1, 0, 250 * MS, 0);
         let b = t.alloc(other_cmd(2), Owner::Sync, 2, 0, 250 * MS, 0);
         assert_eq!((a, b), (Some(0), Some(1)));
@@ -59,7 +34,7 @@ mod cases {
 
     #[test]
     fn at_most_64_in_flight() {
-        let mut t = table!();
+        let mut t = heap_table!(SeqTable);
         for i in 0..64u64 {
             assert!(t
                 .alloc(other_cmd(i as u8), Owner::Sync, i, 0, MS, 0)
@@ -70,7 +45,7 @@ mod cases {
 
     #[test]
     fn response_matches_full_key_and_seq() {
-        let mut t = table!();
+        let mut t = heap_table!(SeqTable);
         let seq = t.alloc(K, Owner::Sync, 7, 0, MS, 0).unwrap_or(99);
         // Wrong LUN, wrong cmd, wrong responder, wrong seq: not ours.
         assert_eq!(
@@ -98,7 +73,7 @@ mod cases {
 
     #[test]
     fn quarantine_keeps_seq_from_same_exchange_for_5s() {
-        let mut t = table!();
+        let mut t = heap_table!(SeqTable);
         let first = t.alloc(K, Owner::Async(0), 1, 0, MS, 0);
         assert_eq!(first, Some(0));
         assert!(matches!(t.on_response(K, 0, 8, MS), Match::Matched { .. }));
@@ -123,7 +98,7 @@ mod cases {
 
     #[test]
     fn retries_then_timeout() {
-        let mut t = table!();
+        let mut t = heap_table!(SeqTable);
         let seq = t.alloc(K, Owner::Sync, 5, 0, 250 * MS, 2).unwrap_or(99);
         assert!(t.sent(seq, 5, 0));
         assert_eq!(t.next_deadline(), Some(250 * MS));
@@ -156,7 +131,7 @@ mod cases {
 
     #[test]
     fn async_timeout_frees_slot() {
-        let mut t = table!();
+        let mut t = heap_table!(SeqTable);
         let seq = t.alloc(K, Owner::Async(3), 8, 0, MS, 0).unwrap_or(99);
         assert!(t.sent(seq, 8, 0));
         assert_eq!(
@@ -174,7 +149,7 @@ mod cases {
 
     #[test]
     fn waiting_leaves_out_outcomes_not_yet_collected() {
-        let mut t = table!();
+        let mut t = heap_table!(SeqTable);
         let seq = t.alloc(K, Owner::Sync, 1, 0, MS, 0).unwrap_or(99);
         t.alloc(other_cmd(2), Owner::Sync, 2, 0, MS, 0);
         t.sent(seq, 1, 0);
@@ -184,7 +159,7 @@ mod cases {
 
     #[test]
     fn abandoned_requests_make_late_responses() {
-        let mut t = table!();
+        let mut t = heap_table!(SeqTable);
         let a = t.alloc(K, Owner::Async(1), 1, 0, MS, 0).unwrap_or(99);
         let b = t
             .alloc(other_cmd(2), Owner::Async(1), 2, 0, MS, 0)
@@ -207,7 +182,7 @@ mod cases {
 
     #[test]
     fn external_seqs_avoided_and_left_to_read() {
-        let mut t = table!();
+        let mut t = heap_table!(SeqTable);
         assert!(t.note_external(K, 0, 0));
         assert_eq!(t.on_response(K, 0, 8, 0), Match::Unmatched);
         // The allocator skips seq 0 for this exchange only.
@@ -220,7 +195,7 @@ mod cases {
 
     #[test]
     fn send_failure_completes() {
-        let mut t = table!();
+        let mut t = heap_table!(SeqTable);
         let s = t.alloc(K, Owner::Sync, 1, 0, MS, 3).unwrap_or(99);
         assert_eq!(
             t.complete(s, 1, Outcome::Synthesized(0x82), 0),
@@ -234,7 +209,7 @@ mod cases {
 
     #[test]
     fn stale_completion_leaves_reused_seq_alone() {
-        let mut t = table!();
+        let mut t = heap_table!(SeqTable);
         // Fill every seq so the next allocation wraps round to seq 0.
         for i in 0..64u64 {
             assert_eq!(
@@ -262,7 +237,7 @@ mod cases {
 
     #[test]
     fn deadline_starts_when_sent() {
-        let mut t = table!();
+        let mut t = heap_table!(SeqTable);
         let seq = t.alloc(K, Owner::Sync, 1, 0, 10 * MS, 1).unwrap_or(99);
         // Waiting for the bus for longer than the timeout does not time it out...
         assert_eq!(t.next_deadline(), None);
@@ -279,7 +254,7 @@ mod cases {
 
     #[test]
     fn queued_sends_are_taken_oldest_first() {
-        let mut t = table!();
+        let mut t = heap_table!(SeqTable);
         let a = t.alloc(K, Owner::Async(0), 7, 0, MS, 0).unwrap_or(99);
         let b = t
             .alloc(other_cmd(2), Owner::Async(0), 5, 0, MS, 0)
@@ -298,7 +273,7 @@ mod cases {
 
     #[test]
     fn quarantine_survives_other_exchanges_on_the_seq() {
-        let mut t = table!();
+        let mut t = heap_table!(SeqTable);
         for i in 0..64u64 {
             assert_eq!(t.alloc(K, Owner::Async(0), i, 0, MS, 0), Some(i as u8));
             assert!(matches!(
@@ -318,7 +293,7 @@ mod cases {
 
     #[test]
     fn usable_at_tells_when_to_retry() {
-        let mut t = table!();
+        let mut t = heap_table!(SeqTable);
         for i in 0..64u64 {
             assert_eq!(t.alloc(K, Owner::Async(0), i, i * MS, MS, 0), Some(i as u8));
             assert!(matches!(
@@ -331,7 +306,7 @@ mod cases {
         assert_eq!(t.usable_at(&other_cmd(3), 100 * MS), Some(100 * MS));
         assert_eq!(t.alloc(K, Owner::Sync, 1, 5000 * MS, MS, 0), Some(0));
         // With every seq in flight there is no time to give: a seq must be freed.
-        let mut full = table!();
+        let mut full = heap_table!(SeqTable);
         for i in 0..64u64 {
             assert!(full
                 .alloc(other_cmd(i as u8), Owner::Sync, i, 0, MS, 0)
@@ -342,7 +317,7 @@ mod cases {
 
     #[test]
     fn a_seq_serves_at_most_records_exchanges_per_interval() {
-        let mut t = table!();
+        let mut t = heap_table!(SeqTable);
         // Use every seq for RECORDS distinct exchanges within 5 s.
         for round in 0..RECORDS as u64 {
             for i in 0..64u64 {
@@ -366,7 +341,7 @@ mod cases {
     /// exchange took two of the seq's records and the seq refused a new exchange too early.
     #[test]
     fn an_exchange_noted_again_keeps_one_record() {
-        let mut t = table!();
+        let mut t = heap_table!(SeqTable);
         assert!(t.note_external(other_cmd(100), 0, 0));
         assert!(t.note_external(K, 0, 1000 * MS));
         // At 5.5 s the first record has expired; K's exchange is noted again.
