@@ -145,7 +145,7 @@ else
 soak: build/arm/uapi/ioctl_fuzz
 	@ARCH=arm $(KMAKE) modules && ARCH=arm $(VBUS) modules && $(MAKE) --no-print-directory samples-arm
 	@python3 tests/qemu/run.py --mode check --machine $(SOAK_MACHINE) --soak-seconds $(SOAK_S) \
-		--timeout $$(( $(SOAK_S) * 10 + 1800 )) \
+		--soak-limit $(SOAK_LIMIT_S) --timeout $$(( $(SOAK_S) * 10 + 1800 )) \
 		--e2e-args "--dir tests/e2e --machine $(SOAK_MACHINE) --filter soak"
 endif
 
