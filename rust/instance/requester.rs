@@ -436,6 +436,9 @@ impl Instance {
             count_unsent(&mut g.st.counters, cc);
             drop(g);
             set_synthesized(m, &key, 0, cc);
+            // Output fields as a sent request's: none is left as the caller gave it.
+            m.id = 0;
+            m.kind = uapi::KIND_RESPONSE;
             return Ok(());
         };
         let mut g = this.rx.lock();

@@ -517,6 +517,20 @@ def test_too_long_for_max_frame_len():
         closing(fb, fs)
 
 
+def test_unsent_request_returns_a_response():
+    """A REQUEST that ends unsent (too long: 0xC8) returns kind IPMB_KIND_RESPONSE and id 0,
+    as a sent one does, whatever the caller put in those output-only fields (the guest ioctl
+    fuzzer found them returned as given)."""
+    bmc, _ = lib.two_nodes()
+    fb = bmc.open()
+    try:
+        rsp = abi.request(fb, SAT, APP, 0x01, bytes(abi.MAX_DATA), timeout_ms=50, retries=0,
+                          kind=0x55, id=0x1234)
+        eq((rsp["kind"], rsp["id"]), (abi.KIND_RESPONSE, 0), "(kind, id) of an unsent REQUEST")
+    finally:
+        closing(fb)
+
+
 def test_too_long_requests_not_counted_sent():
     """A request too long to send is counted in req_sent neither synchronously nor
     asynchronously: no counter takes its outcome (0xC8), and every request counted in
