@@ -45,7 +45,7 @@ def collect(testdir, pattern):
             if lib.MACHINE not in getattr(fn, "machines", (lib.MACHINE,)):
                 continue
             full = f"{name[5:]}.{attr[5:]}"
-            if not pattern or pattern in full:
+            if not pattern or any(p in full for p in pattern.split(",")):
                 cases.append((full, fn, getattr(fn, "timeout", 60)))
     return cases
 
@@ -54,7 +54,8 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--repo", required=True)
     ap.add_argument("--kdir", required=True)
-    ap.add_argument("--filter", default="")
+    ap.add_argument("--filter", default="", help="run the cases whose name contains this, or "
+                    "one of these comma-separated strings")
     ap.add_argument("--dir", default=os.path.join("tests", "e2e"),
                     help="directory of the test_*.py files, relative to --repo")
     ap.add_argument("--machine", default=None,
