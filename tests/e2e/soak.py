@@ -35,6 +35,7 @@ import platform
 import random
 import re
 import shutil
+import statistics
 import time
 
 import lib
@@ -68,6 +69,14 @@ FINAL = re.compile(r"ipmb-(\d+): final account:(.*)$")
 
 def frames_to(port):
     return int(lib.read(f"/sys/module/i2c_vbus/parameters/frames_to_{port}"))
+
+
+def cpu_times():
+    """(busy, all) jiffies of every CPU since boot, from /proc/stat."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    idle = v[3] + v[4]  # idle, iowait
+    return sum(v) - idle, sum(v)
 
 
 def blocked_in_syscall(pids):
@@ -177,6 +186,10 @@ class Soak:
         self.times.setdefault(what, []).append(time.monotonic() - t)
 
     def module_cycle(self):
+        with self.timed("rmmod/insmod cycle"):
+            self._module_cycle()
+
+    def _module_cycle(self):
         r = lib.rmmod("ipmb", check=False)
         lib.true(r.returncode != 0, "rmmod ipmb succeeded with files open")
         self.rmmod_refused += 1
@@ -188,7 +201,7 @@ class Soak:
                 if time.monotonic() > deadline:
                     self.dump_holders()
                     raise AssertionError("rmmod ipmb: still in use 30 s after unbind")
-                time.sleep(0.02)
+                time.sleep(0.005)
         # Nothing can be delivered to a node without its instance.
         for i in range(len(NODES)):
             self.start_frames[i] = frames_to(i)
@@ -215,6 +228,7 @@ class Soak:
         self.setup()
         self.spawn()
         t0 = time.monotonic()
+        self.cpu0 = cpu_times()
         want_u, want_m = self.pace
         need_u, need_m = self.required
         shown = 0
@@ -238,12 +252,16 @@ class Soak:
                     self.module_cycle()
                 elif lag_u > 0 and done_u < want_u:
                     i = random.randrange(len(NODES))
-                    self.unbind(i)
-                    time.sleep(random.random() * 0.05)
-                    self.bind(i)
+                    with self.timed("unbind/bind cycle"):
+                        self.unbind(i)
+                        # Now and then long enough for the node's workers to find it gone.
+                        time.sleep(random.random() * 0.05)
+                        self.bind(i)
                 else:
                     time.sleep(0.02)
             elapsed = time.monotonic() - t0
+            busy, total = (b - a for a, b in zip(self.cpu0, cpu_times()))
+            self.cpu_busy = busy / max(total, 1)
             lib.vbus_param("fault_permille", 0)
             self.sh.stop()
             for i in range(len(NODES)):
@@ -301,8 +319,10 @@ class Soak:
                  f"open: {self.rmmod_refused}); at unbind, a requester blocked "
                  f"{sum(self.blocked_at_unbind)}/{len(self.blocked_at_unbind)} times, a reader "
                  f"{sum(self.reader_blocked_at_unbind)}/{len(self.reader_blocked_at_unbind)}")
-        self.say("soak: seconds per step (mean/max): " + ", ".join(
-            f"{k} {sum(v) / len(v):.2f}/{max(v):.2f}" for k, v in self.times.items()))
+        self.say("soak: seconds per cycle and step (median/max, count): " + ", ".join(
+            f"{k} {statistics.median(v):.2f}/{max(v):.2f} ({len(v)})"
+            for k, v in self.times.items())
+            + f"; CPUs busy {100 * getattr(self, 'cpu_busy', 0):.0f}%")
         self.say("soak: bus faults injected: " + ", ".join(f"{k} {v}" for k, v in faults.items()))
         for a in self.accounts:
             f, user = a["final"], reports.get((a["node"], a["gen"]), {})

@@ -5,7 +5,8 @@
  *   ioctl_fuzz CALLS SEED DEV...
  *
  * Opens several files on each device (blocking and O_NONBLOCK) and makes CALLS random calls
- * on them: ioctls with random commands (the eight of ipmb.h, the same numbers with another
+ * on them (requests and frames go to the own addresses of the first two devices, from
+ * IPMB_IOC_INFO, so that several fuzzers can run at once on pairs of their own): ioctls with random commands (the eight of ipmb.h, the same numbers with another
  * size, direction or type, and random words), read(), write(), poll(), lseek(), close and
  * reopen; arguments point to a valid buffer holding random or almost-valid structures, or
  * to NULL, an unmapped page, a read-only page, the last bytes before an unmapped page (the
@@ -442,6 +443,15 @@ int main(int argc, char **argv)
 			fds[d][k] = -1;
 			reopen(d, k);
 		}
+	for (d = 0; d < ndevs && d < 2; d++) {
+		struct ipmb_info info;
+
+		if (fds[d][0] < 0 || ioctl(fds[d][0], IPMB_IOC_INFO, &info)) {
+			perror(devs[d]);
+			return 2;
+		}
+		peers[d] = info.own_addr;
+	}
 	for (i = 0; i < n; i++) {
 		int fd;
 		struct pollfd pfd;
