@@ -172,6 +172,9 @@ pub(crate) struct State {
     /// stamps that order it with the reply boxes (`instance/writers.rs`).
     shared_in: u64,
     shared_out: u64,
+    /// Frames `read()` took from the shared queue and is still copying out: their slots stay
+    /// reserved, so that a frame whose copy faults always goes back (`instance/writers.rs`).
+    shared_taken: usize,
     pub(crate) next_id: u64,
     /// The deadline the response timer is set for, until it fires.
     timer_at: Option<u64>,
@@ -280,6 +283,7 @@ impl Instance {
                 notes: KVBox::init(pin_init::zeroed::<WriteNotes>(), GFP_KERNEL)?,
                 shared_in: 0,
                 shared_out: 0,
+                shared_taken: 0,
                 next_id: 1,
                 timer_at: None,
             },
