@@ -11,6 +11,7 @@ pub(crate) mod i2c;
 pub(crate) mod i2c_target;
 pub(crate) mod irq_lock;
 pub(crate) mod miscdev;
+pub(crate) mod poll_queue;
 pub(crate) mod sysfs;
 pub(crate) mod workqueue;
 

@@ -18,10 +18,7 @@ use kernel::{
         File, //
     },
     prelude::*,
-    sync::{
-        poll::PollTable,
-        Arc, //
-    },
+    sync::Arc,
     uaccess::{
         UserSliceReader,
         UserSliceWriter, //
@@ -29,7 +26,10 @@ use kernel::{
 };
 
 use crate::{
-    abstractions::miscdev,
+    abstractions::{
+        miscdev,
+        poll_queue::PollTable, //
+    },
     instance::{
         Inbox,
         Instance,
@@ -100,14 +100,6 @@ impl miscdev::MiscFile for OpenFile {
         let mut inbox = Some(Inbox::new(dev.max_len)?);
         let client = dev.rx.lock().st.clients.open(&mut inbox);
         drop(inbox);
-        if let Some(c) = client {
-            if let Err(e) = dev.add_client_wait(c) {
-                // Give the place back: without a wait queue its inbox cannot be waited on.
-                let freed = dev.rx.lock().st.clients.release(c);
-                drop(freed);
-                return Err(e);
-            }
-        }
         // INVARIANT: place `client` was free and now holds this file's inbox.
         Ok(Self {
             instance: dev.clone(),
@@ -188,9 +180,11 @@ impl miscdev::MiscFile for OpenFile {
 
     fn poll(&self, file: &File, table: PollTable<'_>) -> u32 {
         let instance = &self.instance;
-        table.register_wait(file, &instance.wait);
-        if let Some(cv) = self.client.and_then(|c| instance.client_wait(c)) {
-            table.register_wait(file, cv);
+        if let Some(q) = instance.poll_queue(None) {
+            table.register_wait(file, q);
+        }
+        if let Some(q) = self.client.and_then(|c| instance.poll_queue(Some(c))) {
+            table.register_wait(file, q);
         }
         let mut g = instance.rx.lock();
         let mut mask = EPOLLOUT;

@@ -38,15 +38,14 @@
 //!   keep the instance (an `Arc`) alive and get `ENODEV` from then on.
 
 use kernel::{
-    impl_has_hr_timer, impl_has_work, new_condvar, new_mutex, new_poll_condvar, new_work,
+    impl_has_hr_timer, impl_has_work, new_condvar, new_mutex, new_work,
     prelude::*,
+    static_lock_class,
     str::CString,
     sync::{
-        poll::PollCondVar,
         Arc,
         CondVar,
-        Mutex,
-        SetOnce, //
+        Mutex, //
     },
     time::{
         hrtimer::{
@@ -66,6 +65,10 @@ use crate::{
         irq_lock::{
             new_irq_spinlock,
             IrqSpinLock, //
+        },
+        poll_queue::{
+            PollQueue,
+            PollQueues, //
         },
         workqueue::{
             flush_work,
@@ -113,6 +116,10 @@ pub(crate) use writers::ReadBuf;
 /// `max-frame-length`), address included.
 pub(crate) const MAX_LEN_LIMIT: usize = 240;
 const NS_PER_MS: u64 = 1_000_000;
+/// The read queue's poll queue in [`Instance::polls`]; client place `c` has `READ_POLL + 1 + c`.
+const READ_POLL: usize = 0;
+/// Poll queues per instance: the read queue's and one per client place.
+const POLL_QUEUES: usize = MAX_CLIENTS + 1;
 
 /// Preallocated byte storage, allocated once (at probe or open).
 pub(crate) struct Storage(KVVec<u8>);
@@ -165,6 +172,9 @@ pub(crate) struct State {
     /// stamps that order it with the reply boxes (`instance/writers.rs`).
     shared_in: u64,
     shared_out: u64,
+    /// Frames `read()` took from the shared queue and is still copying out: their slots stay
+    /// reserved, so that a frame whose copy faults always goes back (`instance/writers.rs`).
+    shared_taken: usize,
     pub(crate) next_id: u64,
     /// The deadline the response timer is set for, until it fires.
     timer_at: Option<u64>,
@@ -182,20 +192,22 @@ pub(crate) struct Locked {
 pub(crate) struct Instance {
     #[pin]
     pub(crate) rx: IrqSpinLock<Locked>,
-    /// `read()` and `poll()` for the read queue.
+    /// `read()` waiting for the read queue.
     #[pin]
-    pub(crate) wait: PollCondVar,
+    pub(crate) wait: CondVar,
     /// Per seq: the synchronous caller waiting for its request's outcome.
     #[pin]
     seq_wait: [CondVar; SEQ_COUNT],
     /// Callers waiting for a seq to become free.
     #[pin]
     pub(crate) seq_free: CondVar,
-    /// Per client place: `IPMB_IOC_RECEIVE` and `poll()` for its inbox, allocated when a file
-    /// first takes the place and kept until the instance is freed, so the interrupt path can
-    /// wake it without a lock. Only places ever used have one: a [`PollCondVar`] waits for
-    /// an RCU grace period when dropped, and 64 of them made every teardown take 64.
-    client_wait: [SetOnce<Pin<KBox<PollCondVar>>>; MAX_CLIENTS],
+    /// Per client place: `IPMB_IOC_RECEIVE` waiting for its inbox.
+    #[pin]
+    client_wait: [CondVar; MAX_CLIENTS],
+    /// `poll()`: the read queue's at [`READ_POLL`], then one per client place. They are freed
+    /// an RCU grace period after the instance without waiting for it (the kernel crate's
+    /// `PollCondVar` waits for one per queue when dropped: a teardown took one per place used).
+    polls: PollQueues<POLL_QUEUES>,
     #[pin]
     tx: Mutex<TxState>,
     /// Fires at the earliest response deadline and queues `work`.
@@ -271,6 +283,7 @@ impl Instance {
                 notes: KVBox::init(pin_init::zeroed::<WriteNotes>(), GFP_KERNEL)?,
                 shared_in: 0,
                 shared_out: 0,
+                shared_taken: 0,
                 next_id: 1,
                 timer_at: None,
             },
@@ -280,10 +293,13 @@ impl Instance {
         Arc::pin_init(
             try_pin_init!(Self {
                 rx <- new_irq_spinlock!(locked, c"Instance::rx"),
-                wait <- new_poll_condvar!("Instance::wait"),
+                wait <- new_condvar!("Instance::wait"),
                 seq_wait <- pin_init::pin_init_array_from_fn(|_| new_condvar!("Instance::seq_wait")),
                 seq_free <- new_condvar!("Instance::seq_free"),
-                client_wait: [const { SetOnce::new() }; MAX_CLIENTS],
+                client_wait <- pin_init::pin_init_array_from_fn(|_| {
+                    new_condvar!("Instance::client_wait")
+                }),
+                polls: PollQueues::new(c"Instance::polls", static_lock_class!())?,
                 tx <- new_mutex!(TxState { client }, "Instance::tx"),
                 timer <- HrTimer::new(),
                 armed <- new_mutex!(None, "Instance::armed"),
@@ -321,33 +337,44 @@ impl Instance {
         u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(0)
     }
 
-    /// The wait queue of client place `c`, if a file ever took that place.
-    pub(crate) fn client_wait(&self, c: usize) -> Option<&PollCondVar> {
-        self.client_wait.get(c)?.as_ref().map(|cv| &**cv)
+    /// The condition variable `IPMB_IOC_RECEIVE` waits on for client place `c`.
+    pub(crate) fn client_wait(&self, c: usize) -> Option<&CondVar> {
+        self.client_wait.get(c)
     }
 
-    /// Gives client place `c` its wait queue, unless it has one (process context).
-    pub(crate) fn add_client_wait(&self, c: usize) -> Result {
-        let place = self.client_wait.get(c).ok_or(EINVAL)?;
-        if place.as_ref().is_none() {
-            // A place has one owner at a time, so nobody populates it concurrently.
-            place.populate(KBox::pin_init(
-                new_poll_condvar!("Instance::client_wait"),
-                GFP_KERNEL,
-            )?);
+    /// The queue `poll()` registers on: the read queue's (`None`) or client place `c`'s.
+    pub(crate) fn poll_queue(&self, client: Option<usize>) -> Option<&PollQueue> {
+        self.polls
+            .get(client.map_or(READ_POLL, |c| READ_POLL + 1 + c))
+    }
+
+    /// Wakes the readers and pollers of the read queue.
+    fn wake_readers(&self) {
+        self.wait.notify_all();
+        if let Some(q) = self.poll_queue(None) {
+            q.notify();
         }
-        Ok(())
+    }
+
+    /// Wakes the `IPMB_IOC_RECEIVE` callers and pollers of client place `c`.
+    fn wake_client(&self, c: usize) {
+        if let Some(cv) = self.client_wait(c) {
+            cv.notify_all();
+        }
+        if let Some(q) = self.poll_queue(Some(c)) {
+            q.notify();
+        }
     }
 
     pub(crate) fn wake(&self, w: Wake) {
         if w.read {
-            self.wait.notify_all();
+            self.wake_readers();
         }
         if let Some(cv) = w.seq.and_then(|s| self.seq_wait.get(usize::from(s))) {
             cv.notify_all();
         }
-        if let Some(cv) = w.client.and_then(|c| self.client_wait(c)) {
-            cv.notify_all();
+        if let Some(c) = w.client {
+            self.wake_client(c);
         }
         if w.seq_free {
             self.seq_free.notify_all();
@@ -366,11 +393,9 @@ impl Instance {
             account::Final::of(&g)
         };
         account.log(self.info.adapter);
-        self.wait.notify_all();
+        self.wake_readers();
         self.seq_wait.iter().for_each(CondVar::notify_all);
-        (0..MAX_CLIENTS)
-            .filter_map(|c| self.client_wait(c))
-            .for_each(|cv| cv.notify_all());
+        (0..MAX_CLIENTS).for_each(|c| self.wake_client(c));
         self.seq_free.notify_all();
         // Cancels the timer (waiting for its callback) and drops its reference to the instance;
         // with `dead` set nobody starts it again.

@@ -31,10 +31,7 @@ use kernel::{
     fs::File,
     prelude::*,
     str::CStr,
-    sync::{
-        poll::PollTable,
-        Arc, //
-    },
+    sync::Arc,
     types::{
         ForeignOwnable,
         Opaque, //
@@ -46,6 +43,8 @@ use kernel::{
         UserSliceWriter, //
     },
 };
+
+use super::poll_queue::PollTable;
 
 /// The file operations of a device: `Self` is the state of one open file, created by
 /// [`MiscFile::open`] from the device's shared state and dropped when the file is released.

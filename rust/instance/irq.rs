@@ -559,4 +559,63 @@ mod tests {
         assert_eq!(seqs, [9, 4, 10, 0]);
         Ok(())
     }
+
+    #[test]
+    fn faulting_read_keeps_its_place_and_counts_each_frame_once() -> Result {
+        // A queue of 2: seq 1 is out for a read() whose copy then faults, seqs 2 and 3 arrive
+        // meanwhile. One of them fits; seq 1 goes back to the head.
+        let s = shared(2)?;
+        deliver(&s, &response(1)?.0)?;
+        let mut buf: crate::instance::ReadBuf = [0; REPLY_HDR + MAX_LEN_LIMIT];
+        let taken = s.rx.lock().st.pop_read(None, &mut buf);
+        for seq in [2, 3] {
+            deliver(&s, &response(seq)?.0)?;
+        }
+        if let Some((end, from)) = taken {
+            let mut g = s.rx.lock();
+            g.st.read_done(from, &buf[..end], false, &mut Wake::default());
+        }
+        let c = counters(&s);
+        let next = pop(&s).map(|(o, _)| o[frame::SEQ_LUN] >> 2);
+        assert!(taken.is_some());
+        // Three frames on the wire: two queued, one dropped, none counted twice.
+        assert_eq!((c.rx_frames, c.rx_overflow), (2, 1));
+        assert_eq!(next, Some(1));
+        Ok(())
+    }
+
+    /// Marks the instance dead and collects the synchronous request on seq 0 as its waiting
+    /// caller would.
+    fn collect_after_unbind(s: &Instance) -> Option<Result<Outcome>> {
+        let mut g = s.rx.lock();
+        g.st.dead = true;
+        let now = s.now();
+        g.st.collect(0, now, false)
+    }
+
+    #[test]
+    fn answer_not_collected_at_unbind_is_not_also_aborted() -> Result {
+        let s = shared(4)?;
+        let seq = sync_request(&s);
+        let (f, n) = response(0)?;
+        deliver(&s, &f[..n])?;
+        let got = collect_after_unbind(&s);
+        let c = counters(&s);
+        assert_eq!(seq, Some(0));
+        assert_eq!(got, Some(Err(ENODEV)));
+        assert_eq!((c.rsp_matched, c.req_aborted), (1, 0));
+        Ok(())
+    }
+
+    #[test]
+    fn request_waiting_at_unbind_is_aborted() -> Result {
+        let s = shared(4)?;
+        let seq = sync_request(&s);
+        let got = collect_after_unbind(&s);
+        let c = counters(&s);
+        assert_eq!(seq, Some(0));
+        assert_eq!(got, Some(Err(ENODEV)));
+        assert_eq!(c.req_aborted, 1);
+        Ok(())
+    }
 }

@@ -231,6 +231,33 @@ impl State {
         self.complete_synthesized((Owner::Async(c as u8), id, key), 0, cc, wake);
         Ok(id)
     }
+
+    /// What the synchronous caller of the request on `seq` gets at `now`: its outcome, once
+    /// there is one; `EINTR` if it was `interrupted` before; `ENODEV` after unbind, whatever
+    /// became of the request; `None` while it waits.
+    ///
+    /// A caller that stops waiting abandons its request, counted in `req_aborted` only if the
+    /// request was still waiting: an outcome that came before unbind was counted when it came.
+    pub(crate) fn collect(
+        &mut self,
+        seq: u8,
+        now: u64,
+        interrupted: bool,
+    ) -> Option<Result<Outcome>> {
+        if !self.dead {
+            if let Some(outcome) = self.seqs.take(seq, now) {
+                return Some(Ok(outcome));
+            }
+            if !interrupted {
+                return None;
+            }
+        } else if self.seqs.take(seq, now).is_some() {
+            return Some(Err(ENODEV));
+        }
+        self.seqs.abandon(seq, now);
+        self.counters.req_aborted += 1;
+        Some(Err(if self.dead { ENODEV } else { EINTR }))
+    }
 }
 
 /// Counts a request completed before it was sent: a timeout while it waited for a seq.
@@ -446,30 +473,24 @@ impl Instance {
         loop {
             let now = this.now();
             let st = &mut g.st;
-            // After unbind the answer is `ENODEV`, whatever became of the request.
-            if !st.dead {
-                // The response stays in its slot until the seq is reused, which needs this lock.
-                let rsp = st.responses.get(seq);
-                match st.seqs.take(seq, now) {
-                    Some(Outcome::Response(_)) => {
-                        m.set_response(rsp);
-                        m.flags = 0;
-                        break;
-                    }
-                    Some(Outcome::Synthesized(cc)) => {
-                        set_synthesized(m, &key, seq, cc);
-                        break;
-                    }
-                    None => {}
+            match st.collect(seq, now, interrupted) {
+                Some(Ok(Outcome::Response(_))) => {
+                    // The response stays in its slot until the seq is reused, which needs
+                    // this lock.
+                    m.set_response(st.responses.get(seq));
+                    m.flags = 0;
+                    break;
                 }
-            }
-            if interrupted || st.dead {
-                st.seqs.abandon(seq, now);
-                st.counters.req_aborted += 1;
-                let dead = st.dead;
-                drop(g);
-                this.seq_free.notify_all();
-                return Err(if dead { ENODEV } else { EINTR });
+                Some(Ok(Outcome::Synthesized(cc))) => {
+                    set_synthesized(m, &key, seq, cc);
+                    break;
+                }
+                Some(Err(e)) => {
+                    drop(g);
+                    this.seq_free.notify_all();
+                    return Err(e);
+                }
+                None => {}
             }
             let Some(cv) = this.seq_wait.get(usize::from(seq)) else {
                 return Err(EINVAL);

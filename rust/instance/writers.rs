@@ -47,7 +47,12 @@ pub(crate) enum Source {
 
 impl State {
     /// Queues `f` for every reader (interrupt context); counted as a drop if the queue is full.
+    /// The slots of frames that `read()` is copying out count as full.
     pub(super) fn queue_shared(&mut self, f: &[u8], wake: &mut Wake) {
+        if self.ring.len() + self.shared_taken >= self.ring.capacity() {
+            self.counters.rx_overflow += 1;
+            return;
+        }
         match self.ring.push(f) {
             Ok(()) => {
                 self.shared_in += 1;
@@ -94,11 +99,13 @@ impl State {
         }
         let n = self.ring.pop_into(buf.get_mut(REPLY_HDR..)?)?;
         self.shared_out += 1;
+        self.shared_taken += 1;
         Some((REPLY_HDR + n, Source::Shared))
     }
 
     /// Ends a [`Self::pop_read`]: the frame `buf[..end]` reached userspace (`copied`), or goes
-    /// back to the head of where it came from.
+    /// back to the head of where it came from, into the place kept for it (so a frame counted
+    /// in `rx_frames` is never also counted as a drop).
     pub(crate) fn read_done(&mut self, from: Source, buf: &[u8], copied: bool, wake: &mut Wake) {
         match (from, copied) {
             (Source::Replies(c), true) => self.clients.delivered(c, Queue::Replies),
@@ -108,11 +115,13 @@ impl State {
                     self.counters.rx_overflow += 1;
                 }
             }
-            (Source::Shared, true) => {}
+            (Source::Shared, true) => self.shared_taken = self.shared_taken.saturating_sub(1),
             (Source::Shared, false) => {
+                self.shared_taken = self.shared_taken.saturating_sub(1);
                 wake.read = true;
                 match self.ring.push_front(buf.get(REPLY_HDR..).unwrap_or(&[])) {
                     Ok(()) => self.shared_out -= 1,
+                    // The slot was kept for it, so this does not happen.
                     Err(_) => self.counters.rx_overflow += 1,
                 }
             }
