@@ -36,6 +36,7 @@ import random
 import re
 import shutil
 import statistics
+import threading
 import time
 
 import lib
@@ -106,6 +107,7 @@ class Soak:
         self.reader_blocked_at_unbind = []
         self.pending_reports = []
         self.times = {}
+        self.finals = {}        # adapter -> final account logged, not yet booked
 
     def say(self, text):
         self.out(text)
@@ -139,23 +141,40 @@ class Soak:
         procs.append(fork(injector, sh))
         self.procs, self.blockers, self.readers = procs, blockers, readers
 
-    def unbind(self, i):
-        """Unbinds node i and books the final account of its instance."""
-        self.blocked_at_unbind.append(blocked_in_syscall([self.blockers[i]]))
-        self.reader_blocked_at_unbind.append(blocked_in_syscall([self.readers[i]]))
-        with self.timed("unbind"):
-            self.inst[i].unbind()
-        self.unbinds += 1
-        self.book(i)
+    def unbind(self, *nodes):
+        """Unbinds the nodes, at once (a thread each) if several, and books the final account
+        of their instances."""
+        for i in nodes:
+            self.blocked_at_unbind.append(blocked_in_syscall([self.blockers[i]]))
+            self.reader_blocked_at_unbind.append(blocked_in_syscall([self.readers[i]]))
+        errors = []
+
+        def unbind_one(i):
+            try:
+                self.inst[i].unbind()
+            except OSError as e:
+                errors.append(e)
+        with self.timed("unbind" if len(nodes) == 1 else f"unbind x{len(nodes)} at once"):
+            threads = [threading.Thread(target=unbind_one, args=(i,)) for i in nodes[1:]]
+            for t in threads:
+                t.start()
+            unbind_one(nodes[0])
+            for t in threads:
+                t.join()
+        if errors:
+            raise errors[0]
+        for i in nodes:
+            self.unbinds += 1
+            self.book(i)
 
     def book(self, i):
         nr = self.sh.adapter(i)
-        final = None
         for rec in self.kmsg.records():
             m = FINAL.search(rec)
-            if m and int(m.group(1)) == nr:
-                final = dict((k, int(v)) for k, v in
-                             (kv.split("=") for kv in m.group(2).split()))
+            if m:
+                self.finals[int(m.group(1))] = dict(
+                    (k, int(v)) for k, v in (kv.split("=") for kv in m.group(2).split()))
+        final = self.finals.pop(nr, None)
         now = frames_to(i)
         self.accounts.append(dict(node=i, gen=self.sh.gen(i), final=final,
                                   wire=now - self.start_frames[i]))
@@ -193,8 +212,7 @@ class Soak:
         r = lib.rmmod("ipmb", check=False)
         lib.true(r.returncode != 0, "rmmod ipmb succeeded with files open")
         self.rmmod_refused += 1
-        for i in range(len(NODES)):
-            self.unbind(i)
+        self.unbind(*range(len(NODES)))
         deadline = time.monotonic() + 30
         with self.timed("rmmod (until the last file is closed)"):
             while lib.rmmod("ipmb", check=False).returncode != 0:
@@ -264,8 +282,7 @@ class Soak:
             self.cpu_busy = busy / max(total, 1)
             lib.vbus_param("fault_permille", 0)
             self.sh.stop()
-            for i in range(len(NODES)):
-                self.unbind(i)
+            self.unbind(*range(len(NODES)))
         finally:
             self.sh.stop()
             reports = self.collect()

@@ -40,15 +40,14 @@ def test_ioctl_fuzz():
                                       stderr=subprocess.STDOUT, text=True))
     outs = [p.communicate(timeout=SECONDS * 2 + 600)[0] for p in procs]
     elapsed = time.monotonic() - t0
-    done = 0
+    done = {}
     for (prog, _), out in zip(progs, outs):
         for line in out.splitlines():
             _print(f"{prog}: {line}")
             if line.startswith("calls "):
-                done += int(line.split()[1])
-    _print(f"ioctl fuzz: {done} calls in all ("
-           + ", ".join(f"{prog} {calls}" for prog, _ in progs)
-           + f") in {elapsed:.0f} s")
+                done[prog] = int(line.split()[1])
+    _print(f"ioctl fuzz: {sum(done.values())} calls in all ("
+           + ", ".join(f"{prog} {n}" for prog, n in done.items()) + f") in {elapsed:.0f} s")
     lib.eq([p.returncode for p in procs], [0] * len(procs),
            "exit status of " + ", ".join(prog for prog, _ in progs))
 
