@@ -69,6 +69,23 @@ class Kmsg:
 FINAL = re.compile(r"ipmb-(\d+): final account:(.*)$")
 
 
+def final_accounts(records):
+    """The final accounts among kernel log records: {adapter: {counter: value}}."""
+    out = {}
+    for rec in records:
+        m = FINAL.search(rec)
+        if m:
+            out[int(m.group(1))] = dict(
+                (k, int(v)) for k, v in (kv.split("=") for kv in m.group(2).split()))
+    return out
+
+
+def wire_total(final):
+    """What an instance's final account says the bus delivered to it: every frame it took,
+    dropped, or had cut by unbind."""
+    return final["rx_frames"] + sum(final[k] for k in DROPS) + final["rx_partial"]
+
+
 def frames_to(port):
     return int(lib.read(f"/sys/module/i2c_vbus/parameters/frames_to_{port}"))
 
@@ -170,11 +187,7 @@ class Soak:
 
     def book(self, i):
         nr = self.sh.adapter(i)
-        for rec in self.kmsg.records():
-            m = FINAL.search(rec)
-            if m:
-                self.finals[int(m.group(1))] = dict(
-                    (k, int(v)) for k, v in (kv.split("=") for kv in m.group(2).split()))
+        self.finals.update(final_accounts(self.kmsg.records()))
         final = self.finals.pop(nr, None)
         now = frames_to(i)
         self.accounts.append(dict(node=i, gen=self.sh.gen(i), final=final,
@@ -349,8 +362,7 @@ class Soak:
             if f is None:
                 bad.append(f"{name}: no final account in the kernel log")
                 continue
-            drops = sum(f[k] for k in DROPS)
-            lost = a["wire"] - (f["rx_frames"] + drops + f["rx_partial"])
+            lost = a["wire"] - wire_total(f)
             queued = f["rx_frames"] - f["rx_routed"] - f["rsp_matched"]
             reads = user.get("reader.reads", 0)
             unread = queued - reads - f["rx_queued"]

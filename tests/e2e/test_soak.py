@@ -34,3 +34,23 @@ def test_soak():
 
 
 test_soak.timeout = LIMIT + 300
+
+
+def test_cut_foreign_broadcast_is_on_the_wire_count():
+    """A general call naming another node, unfinished at a node when that node is unbound (its
+    STOP withheld), is in the bus's count for that node as in its rx_partial: the wire account
+    balances (the 600 s soak found one: "lost -1")."""
+    a0, a1, a2 = lib.vbus(3)
+    lib.insmod("ipmb")
+    bmc = lib.Instance(a0, 0x20)
+    lib.Instance(a1, 0x72)
+    kmsg = soak.Kmsg()
+    before = soak.frames_to(0)
+    lib.vbus_param("drop_stop_next", 1)
+    # The whole frame to the general-call address, rsSA (0x72) first.
+    lib.i2c_xfer(a2, [(0, lib.frame(0x72, 0x30, 0x10, 1, 0x40, b"\x11"))])
+    bmc.unbind()
+    final = soak.final_accounts(kmsg.records()).get(a0)
+    lib.true(final is not None, "the final account of the unbound node")
+    lib.eq((soak.frames_to(0) - before, final["rx_partial"]), (1, 1),
+           "(frames the bus counted for 0x20, rx_partial)")

@@ -16,7 +16,11 @@
 //! Each kind has a read-only counter (`faults_nak`...). The read-only `frames_to_<N>` counts
 //! the write messages adapter N's target received at least one byte of: to its address, or to
 //! the general-call address when the first byte (the responder address of an IPMB broadcast)
-//! names it. A target backend that counts every frame it gets accounts for exactly these.
+//! names it; and a general call naming another address that the target still held unfinished
+//! (no `STOP` nor `START` since its first byte, e.g. after a withheld `STOP`) when it was
+//! removed, since the target cannot tell that one from a frame of its own cut by the removal
+//! (the soak found one). A target backend that counts every frame it gets accounts for
+//! exactly these.
 //! Deliveries happen only while a target is registered, so the difference of two readings
 //! taken while the adapter has none is what one registration received.
 

@@ -334,6 +334,10 @@ struct WireState {
     targets: [Option<Target>; MAX_ADAPTERS],
     /// The job being delivered (or the last one).
     job: Job,
+    /// Per adapter: its target holds an unfinished general call that does not name it (first
+    /// byte delivered, no `STOP` or `START` since), which [`fault::count_delivery`] did not
+    /// count; counted if the target is removed with it (see [`fault`]).
+    foreign_open: [bool; MAX_ADAPTERS],
 }
 
 impl WireState {
@@ -345,7 +349,16 @@ impl WireState {
     /// receiver, the byte it supplies.
     fn broadcast(&mut self, event: bindings::i2c_slave_event, val: u8, all: bool) -> u8 {
         let mut out = val;
-        for (slot, registered) in self.job.receivers.iter_mut().zip(self.targets.iter()) {
+        let ends_frame = event == bindings::i2c_slave_event_I2C_SLAVE_WRITE_REQUESTED
+            || event == bindings::i2c_slave_event_I2C_SLAVE_READ_REQUESTED
+            || event == bindings::i2c_slave_event_I2C_SLAVE_STOP;
+        for (port, (slot, registered)) in self
+            .job
+            .receivers
+            .iter_mut()
+            .zip(self.targets.iter())
+            .enumerate()
+        {
             let Some(receiver) = slot else {
                 continue;
             };
@@ -358,6 +371,11 @@ impl WireState {
             }
             let mut v = val;
             let start = crate::load::now_ns();
+            if ends_frame {
+                if let Some(open) = self.foreign_open.get_mut(port) {
+                    *open = false;
+                }
+            }
             // SAFETY: The caller holds the lock (it has `&mut self`, which lives in the lock)
             // and `receiver.target` is in `self.targets`, checked above.
             let ret = unsafe { receiver.target.event(event, &mut v) };
@@ -371,11 +389,13 @@ impl WireState {
     }
 
     /// Counts the message for each receiver that gets its first byte `first` (see [`fault`]).
-    fn count_deliveries(&self, first: u8) {
+    fn count_deliveries(&mut self, first: u8) {
         for (port, r) in self.job.receivers.iter().enumerate() {
             if let Some(r) = r.filter(|r| r.listening) {
                 if self.job.addr != GENERAL_CALL || u16::from(first) == r.target.addr << 1 {
                     fault::count_delivery(port);
+                } else if let Some(open) = self.foreign_open.get_mut(port) {
+                    *open = true;
                 }
             }
         }
@@ -385,7 +405,7 @@ impl WireState {
     ///
     /// The job must not be done (`job.phase != Phase::Done`).
     fn step(&mut self) -> bool {
-        let Self { targets, job } = self;
+        let Self { targets, job, .. } = self;
         // Receivers unregistered since the job was loaded leave it.
         for (slot, registered) in job.receivers.iter_mut().zip(targets.iter()) {
             if slot.is_some_and(|r| *registered != Some(r.target)) {
@@ -616,6 +636,7 @@ impl Wire {
                 WireState {
                     targets: [None; MAX_ADAPTERS],
                     job: Job::new(),
+                    foreign_open: [false; MAX_ADAPTERS],
                 },
                 c"Wire::state"
             ),
@@ -705,6 +726,12 @@ impl Wire {
             return Err(ENOENT);
         }
         *slot = None;
+        if let Some(open) = state.foreign_open.get_mut(port) {
+            if core::mem::take(open) {
+                // The target cannot tell it from a frame of its own cut by the removal.
+                fault::count_delivery(port);
+            }
+        }
         Ok(())
     }
 
