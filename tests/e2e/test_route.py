@@ -3,7 +3,7 @@
 
 Several processes share one /dev/ipmb-N and send requests with plain write(); each must read()
 the responses to its own requests. The satellite (0x72) answers from a thread of the test
-process by echoing the request data (test_req.Legacy), so every writer can tell its own
+process by echoing the request data (reqlib.Legacy), so every writer can tell its own
 responses from others'.
 A responder that holds the default route (samples/ipmb-responder) answers every request.
 """
@@ -16,7 +16,7 @@ import time
 
 import ipmbabi as abi
 import lib
-from test_req import Legacy
+from reqlib import Legacy
 from lib import answer, closing, eq, frame, parse, poll_for, true, with_len
 
 BMC, SAT = lib.BMC, lib.SAT

@@ -65,7 +65,11 @@ if [ "$GUEST_ROOT" = initramfs ]; then
 		rc=$(cat /tmp/e2e-rc)
 	fi
 	marker "e2e-end rc=$rc"
-elif mkdir -p /host && mount -t 9p -o trans=virtio,version=9p2000.L,ro host /host; then
+# cache=loose: the guest caches what it read of the host's files (they do not change while
+# it runs), and msize=512000 moves up to 512 kB per 9p message. With the defaults (no cache,
+# 128 kB) every lookup was a round trip: python3 -c pass took 7.5 s to start, /bin/true
+# 0.67 s; with these 1.7 s and 0.17 s (idle x86 test guest).
+elif mkdir -p /host && mount -t 9p -o trans=virtio,version=9p2000.L,ro,cache=loose,msize=512000 host /host; then
 	mount -t proc proc /host/proc
 	mount -t sysfs sys /host/sys
 	mount -t devtmpfs dev /host/dev
