@@ -70,10 +70,11 @@ def table(res):
                  f"{res['hrtimer_res_ns']:.0f} ns; QEMU TCG: ratios hold, absolute times do not")
 
     head(f"(a) time in the target callback (hard IRQ), {res['cost_frames']} frames, unpaced, "
-         "ns")
+         "median event, ns")
     for size in res["sizes"]:
         for key, label in (("byte_ns", f"per byte, {size}-byte frames"),
-                           ("frame_ns", f"per frame, {size}-byte (+STOP)")):
+                           ("stop_ns", f"STOP, {size}-byte frames"),
+                           ("frame_ns", f"per frame, {size}-byte (+addr, STOP)")):
             c = summary([r["cost"][f"{C}/{size}"][key] for r in rounds])
             rr = summary([r["cost"][f"{RUST}/{size}"][key] for r in rounds])
             row(label, c, rr, digits=0)
