@@ -2,8 +2,9 @@
 # SPDX-License-Identifier: GPL-2.0
 """`make bench`, inside the guest: ipmb.ko against ipmb_dev_int.ko, same boot, same client.
 
-Runs on the bench kernel (no KASAN, lockdep, kmemleak; tests/kernel/bench.fragment) with a TSC
-clocksource (tsc_early_khz= tsc=reliable): it prints the clocksource and the hrtimer
+Runs on the bench kernel (no KASAN, lockdep, kmemleak; tests/kernel/bench.fragment) under QEMU's
+instruction counting (tests/qemu/run.py: -icount shift=0, a 1 GHz TSC given with
+tsc_early_khz= tsc=reliable): it prints the clocksource and the hrtimer
 resolution, and refuses to measure on jiffies. The traffic comes from the virtual bus's
 kernel-side load source (tests/vbus/load.rs), the measuring from a C program
 (tests/bench/ipmb-bench.c): Python only sets things up and collects. One client, ipmb-dev at
