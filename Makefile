@@ -155,15 +155,11 @@ BENCH_CFLAGS := -Wall -Wextra -Werror -O2 -Iinclude/uapi
 # Debian's python3 has Debian's python3-matplotlib (scripts/setup.sh kernel-bench).
 BENCH_PYTHON ?= $(firstword $(wildcard /usr/bin/python3) python3)
 
-build/bench/tsc_khz: tests/bench/tsc_khz.c
-	@mkdir -p build/bench
-	$(CC) $(BENCH_CFLAGS) -o $@ $<
-
 build/bench/ipmb-bench: tests/bench/ipmb-bench.c include/uapi/linux/ipmb.h
 	@mkdir -p build/bench
 	$(CC) $(BENCH_CFLAGS) -pthread -o $@ $<
 
-bench: samples build/bench/tsc_khz build/bench/ipmb-bench
+bench: samples build/bench/ipmb-bench
 	@IPMB_KERNEL=bench KDIR= $(KMAKE) modules
 	@IPMB_KERNEL=bench KDIR= $(VBUS) modules
 	@python3 tests/qemu/run.py --mode bench --timeout 1800

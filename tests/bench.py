@@ -2,8 +2,9 @@
 # SPDX-License-Identifier: GPL-2.0
 """`make bench`, inside the guest: ipmb.ko against ipmb_dev_int.ko, same boot, same client.
 
-Runs on the bench kernel (no KASAN, lockdep, kmemleak; tests/kernel/bench.fragment) with a TSC
-clocksource (tsc_early_khz= tsc=reliable): it prints the clocksource and the hrtimer
+Runs on the bench kernel (no KASAN, lockdep, kmemleak; tests/kernel/bench.fragment) under QEMU's
+instruction counting (tests/qemu/run.py: -icount shift=0, a 1 GHz TSC given with
+tsc_early_khz= tsc=reliable): it prints the clocksource and the hrtimer
 resolution, and refuses to measure on jiffies. The traffic comes from the virtual bus's
 kernel-side load source (tests/vbus/load.rs), the measuring from a C program
 (tests/bench/ipmb-bench.c): Python only sets things up and collects. One client, ipmb-dev at
@@ -61,12 +62,26 @@ def bench(*args):
 
 
 def stats():
+    """The load source's statistics; hist_<kind> as {bucket: count}."""
     out = {}
     with open(STATS) as f:
         for line in f:
             k, *v = line.split()
-            out[k] = [int(x) for x in v] if len(v) > 1 else int(v[0])
+            if k.startswith("hist_"):
+                out[k] = {int(b): int(n) for b, n in (x.split(":") for x in v)}
+            else:
+                out[k] = [int(x) for x in v] if len(v) > 1 else int(v[0])
     return out
+
+
+def hist_median(hist, bucket_ns=8):
+    """The median of a histogram of 8 ns buckets, at the bucket's middle, in ns."""
+    total, seen = sum(hist.values()), 0
+    for b in sorted(hist):
+        seen += hist[b]
+        if 2 * seen >= total:
+            return (b + 0.5) * bucket_ns
+    return 0.0
 
 
 def reset():
@@ -94,6 +109,81 @@ def clock_check():
     return cs, res
 
 
+def timer_facts():
+    """The clock event devices and whether high-resolution mode is on (/proc/timer_list)."""
+    facts = []
+    with open("/proc/timer_list") as f:
+        for line in f:
+            t = line.strip()
+            if t.startswith(("Clock Event Device:", ".hres_active", "max_delta_ns:",
+                             "min_delta_ns:", "mode:", "event_handler:", "Tick Device:")):
+                facts.append(t)
+    return facts
+
+
+def interrupts(names=("LOC", "IWI", "RES", "CAL", "TLB", "0:")):
+    """Per-CPU counts of some rows of /proc/interrupts."""
+    out = {}
+    with open("/proc/interrupts") as f:
+        for line in f:
+            k, _, rest = line.strip().partition(":")
+            if k + ":" in names or k in names:
+                out[k] = [int(x) for x in rest.split()[:2]]
+    return out
+
+
+def percentiles(samples):
+    """Median, 10th and 90th percentile of a list."""
+    v = sorted(samples)
+    return v[len(v) // 2], v[len(v) // 10], v[len(v) * 9 // 10]
+
+
+def drain_once(inst, count, frames, writer=None, reader=None, env_extra=None):
+    """One drain run of `count` transfers with optional CPU pinning; returns the microseconds
+    per transfer, the CPUs, and the interrupts it cost."""
+    env = dict(os.environ)
+    for k, v in (("IPMB_BENCH_WRITER_CPU", writer), ("IPMB_BENCH_READER_CPU", reader)):
+        env.pop(k, None)
+        if v is not None:
+            env[k] = str(v)
+    i0 = interrupts()
+    reset()
+    p = subprocess.run([BENCH, "drain", inst.dev, RUN, run_cmd(count, 0, frames)],
+                       capture_output=True, text=True, timeout=600, env=env)
+    i1 = interrupts()
+    d = dict(line.split() for line in p.stdout.splitlines())
+    s = stats()
+    dt = s["run_end_ns"] - s["run_start_ns"]
+    diff = {k: [b - a for a, b in zip(i0[k], i1[k])] for k in i0 if k in i1}
+    return dt / count / 1e3, d, diff
+
+
+def probe(inst):
+    """What a transfer of the test bus waits for: the timer facts, sleeps, and the load
+    source's transfers with and without a reader, pinned or not, with the interrupts they
+    cost."""
+    for t in timer_facts():
+        say(f"probe: {t}")
+    for us in (50, 500):
+        med, lo, hi = percentiles(bench("sleep", 200, us)["samples"])
+        say(f"probe: clock_nanosleep {us} us: median {med / 1e3:.0f} us, "
+            f"10% {lo / 1e3:.0f}, 90% {hi / 1e3:.0f}")
+    frames = [ipmb_frame(32, i) for i in range(8)]
+    # delay_us=1 makes the wire start each transfer with its hrtimer (as every transfer did
+    # before the master queued the delivery itself).
+    for label, params in (("queued by the master", {}), ("hrtimer, delay_us=1", {"delay_us": 1}),
+                          ("paced, speed_khz=1000", {"speed_khz": 1000})):
+        for k, v in params.items():
+            lib.vbus_param(k, v)
+        for writer, reader in ((0, 1), (1, 0), (None, None), (None, None)):
+            us, d, diff = drain_once(inst, 40, frames, writer, reader)
+            say(f"probe: {label}, writer CPU {writer} reader CPU {reader}: {us:.0f} us per "
+                f"transfer; read {d.get('read')}, ended on writer {d.get('writer_cpu')} "
+                f"reader {d.get('reader_cpu')}; interrupts {diff}")
+        for k in params:
+            lib.vbus_param(k, 0)
+
+
 def cost_and_rate(inst, order):
     """(a) cost in the target callback, (b) receive rate and drops, one round."""
     out = {"cost": {}, "rate": {}}
@@ -105,10 +195,14 @@ def cost_and_rate(inst, order):
             d = bench("drain", inst.dev, RUN, run_cmd(COST_FRAMES, 0, frames))
             s = stats()
             n = s["stop"][0]
+            byte, addr, stop = (hist_median(s[f"hist_{k}"]) for k in ("byte", "address", "stop"))
             out["cost"][f"{drv}/{size}"] = {
-                "byte_ns": s["byte"][1] / max(s["byte"][0], 1),
-                "frame_ns": (s["address"][1] + s["byte"][1] + s["stop"][1]) / max(n, 1),
-                "stop_ns": s["stop"][1] / max(n, 1),
+                # Medians: a host that deschedules the emulated CPU inflates a few events by
+                # milliseconds, which would dominate means.
+                "byte_ns": byte, "stop_ns": stop, "address_ns": addr,
+                "frame_ns": addr + byte * (size - 1) + stop,
+                "byte_mean_ns": s["byte"][1] / max(s["byte"][0], 1),
+                "frame_mean_ns": (s["address"][1] + s["byte"][1] + s["stop"][1]) / max(n, 1),
                 "byte_max_ns": s["byte"][3], "stop_max_ns": s["stop"][3],
                 "read": d["read"], "sent": s["run_ok"], "clock_ns": s["clock_ns"],
             }
@@ -224,6 +318,8 @@ def main():
     ap.add_argument("--modules", default="",
                     help="directory (relative to the repository) of ipmb.ko and "
                          "tests/vbus/i2c_vbus.ko built for the booted kernel")
+    ap.add_argument("--probe", action="store_true",
+                    help="prints the guest's timer facts and what a bus transfer costs, no bench")
     ap.add_argument("--quick", action="store_true",
                     help="one round of few events: checks the bench works, figures mean nothing")
     args = ap.parse_args()
@@ -273,6 +369,13 @@ def main():
         if e.driver():
             e.unbind()
         extra.append(e)
+
+    if args.probe:
+        inst.rebind(RUST_DRIVER)
+        probe(inst)
+        responder.terminate()
+        responder.wait(10)
+        return 0
 
     result = {"clocksource": cs, "hrtimer_res_ns": res * 1e9, "rounds": ROUNDS,
               "sizes": SIZES, "rates": RATES, "speeds": SPEEDS, "requests": REQUESTS,

@@ -67,13 +67,15 @@ def table(res):
     lines.append(f"ipmb.ko vs ipmb_dev_int.ko, one boot of the bench kernel, {len(rounds)} rounds "
                  f"(drivers alternate their order), median [least-greatest] of the rounds")
     lines.append(f"clocksource {res['clocksource']}, hrtimer resolution "
-                 f"{res['hrtimer_res_ns']:.0f} ns; QEMU TCG: ratios hold, absolute times do not")
+                 f"{res['hrtimer_res_ns']:.0f} ns; QEMU TCG -icount shift=0: guest time counts "
+                 "instructions (1 ns each), not the host's time")
 
     head(f"(a) time in the target callback (hard IRQ), {res['cost_frames']} frames, unpaced, "
-         "ns")
+         "median event, ns")
     for size in res["sizes"]:
         for key, label in (("byte_ns", f"per byte, {size}-byte frames"),
-                           ("frame_ns", f"per frame, {size}-byte (+STOP)")):
+                           ("stop_ns", f"STOP, {size}-byte frames"),
+                           ("frame_ns", f"per frame, {size}-byte (+addr, STOP)")):
             c = summary([r["cost"][f"{C}/{size}"][key] for r in rounds])
             rr = summary([r["cost"][f"{RUST}/{size}"][key] for r in rounds])
             row(label, c, rr, digits=0)
@@ -174,7 +176,7 @@ def plot(res, path):
     ax2.set_ylabel("ns per byte in the target callback (median, range of rounds)")
     ax2.set_title("interrupt-context cost per byte")
     ax2.legend()
-    fig.suptitle("ipmb bench (QEMU TCG, bench kernel): ratios hold, absolute times do not")
+    fig.suptitle("ipmb bench (QEMU TCG -icount shift=0, bench kernel): 1 ns = 1 instruction")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     return f"plot: {path}"

@@ -8,7 +8,9 @@
  *                          thread while CMD is written to RUN (the vbus load source's
  *                          debugfs file, tests/vbus/load.rs: it returns when the last frame
  *                          is on the wire), then until the queue stays empty for 200 ms.
- *                          Prints read (frames), last_read_ns.
+ *                          Prints read (frames), last_read_ns, and the CPUs the writer and
+ *                          the reader ended on (writer_cpu, reader_cpu). IPMB_BENCH_WRITER_CPU
+ *                          and IPMB_BENCH_READER_CPU in the environment pin either.
  *   latency DEV RUN STATS N CMD
  *                          N times: a reader blocked in read(); another thread writes CMD
  *                          (one frame) to RUN; the reader's return time minus the start of
@@ -22,6 +24,7 @@
  *   req-ipmi DEV N         the same through the IPMI message handler (/dev/ipmiN of
  *                          ipmi_ipmb + ipmi_devintf): IPMICTL_SEND_COMMAND to the BMC, poll(),
  *                          IPMICTL_RECEIVE_MSG_TRUNC.
+ *   sleep N US             N times clock_nanosleep() for US microseconds. samples: ns slept.
  *   close DEV              opens DEV and closes it: close_ns (the last close).
  *   write FILE TEXT        writes TEXT to FILE (a sysfs unbind or bind): write_ns.
  */
@@ -30,6 +33,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <semaphore.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -104,8 +108,23 @@ static void print_samples(int n)
 
 /* drain */
 
+/* Pins the calling thread to the CPU named by the environment variable `var`, if set. */
+static void pin_from_env(const char *var)
+{
+	const char *v = getenv(var);
+	cpu_set_t set;
+
+	if (!v || !*v)
+		return;
+	CPU_ZERO(&set);
+	CPU_SET(atoi(v), &set);
+	if (sched_setaffinity(0, sizeof(set), &set))
+		die(var);
+}
+
 struct drain {
 	int fd;
+	int cpu;
 	volatile int done;	/* the load has returned */
 	long frames;
 	int64_t last_ns;
@@ -117,6 +136,7 @@ static void *drain_thread(void *arg)
 	struct pollfd p = { .fd = d->fd, .events = POLLIN };
 	char buf[512];
 
+	pin_from_env("IPMB_BENCH_READER_CPU");
 	for (;;) {
 		int r = poll(&p, 1, 200);
 
@@ -128,6 +148,7 @@ static void *drain_thread(void *arg)
 			d->frames++;
 			d->last_ns = now_ns();
 		}
+		d->cpu = sched_getcpu();
 	}
 }
 
@@ -141,10 +162,12 @@ static int cmd_drain(char **argv)
 		die(argv[0]);
 	if (pthread_create(&t, NULL, drain_thread, &d))
 		die("pthread_create");
+	pin_from_env("IPMB_BENCH_WRITER_CPU");
 	write_file(argv[1], argv[2]);
 	d.done = 1;
 	pthread_join(t, NULL);
-	printf("read %ld\nlast_read_ns %lld\n", d.frames, (long long)d.last_ns);
+	printf("read %ld\nlast_read_ns %lld\nwriter_cpu %d\nreader_cpu %d\n", d.frames,
+	       (long long)d.last_ns, sched_getcpu(), d.cpu);
 	close(d.fd);
 	return 0;
 }
@@ -331,6 +354,23 @@ static int cmd_req_ipmi(char **argv)
 	return 0;
 }
 
+static int cmd_sleep(char **argv)
+{
+	int n = atoi(argv[0]);
+	struct timespec ts = { .tv_nsec = atol(argv[1]) * 1000 };
+
+	if (n > MAX_SAMPLES)
+		n = MAX_SAMPLES;
+	for (int i = 0; i < n; i++) {
+		int64_t t0 = now_ns();
+
+		clock_nanosleep(CLOCK_MONOTONIC, 0, &ts, NULL);
+		samples[i] = now_ns() - t0;
+	}
+	print_samples(n);
+	return 0;
+}
+
 static int cmd_close(char **argv)
 {
 	int fd = open(argv[0], O_RDWR);
@@ -363,6 +403,7 @@ static const struct {
 	{ "req-kernel", 3, cmd_req_kernel },
 	{ "req-user", 4, cmd_req_user },
 	{ "req-ipmi", 2, cmd_req_ipmi },
+	{ "sleep", 2, cmd_sleep },
 	{ "close", 1, cmd_close },
 	{ "write", 2, cmd_write },
 };

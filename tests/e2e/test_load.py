@@ -16,7 +16,10 @@ def stats():
     with open(f"{LOAD}/stats") as f:
         for line in f:
             k, *v = line.split()
-            out[k] = [int(x) for x in v] if len(v) > 1 else int(v[0])
+            if k.startswith("hist_"):
+                out[k] = {int(b): int(n) for b, n in (x.split(":") for x in v)}
+            else:
+                out[k] = [int(x) for x in v] if len(v) > 1 else int(v[0])
     return out
 
 
@@ -61,6 +64,17 @@ def test_load_stats_count_events():
     per_frame = len(frames[0]) - 1
     lib.eq((s["address"][0], s["byte"][0], s["stop"][0], s["run_ok"], s["run_failed"]),
            (4, 4 * per_frame, 4, 4, 0), "address, byte, stop events, messages ok and failed")
+
+
+def test_load_histograms_hold_every_event():
+    """Each event kind's histogram holds as many events as its count."""
+    a0, _ = lib.vbus(2)
+    lib.insmod("ipmb")
+    lib.Instance(a0, BMC)
+    play(40, two_frames())
+    s = stats()
+    lib.eq([sum(s[f"hist_{k}"].values()) for k in ("address", "byte", "stop")],
+           [s[k][0] for k in ("address", "byte", "stop")], "histogram totals against counts")
 
 
 def test_load_bad_command_einval():

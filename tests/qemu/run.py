@@ -254,22 +254,20 @@ class Tail(threading.Thread):
                     time.sleep(0.05)
 
 
-def host_tsc_khz():
-    """The host's TSC rate in kHz (tests/bench/tsc_khz.c, built by `make bench`)."""
-    prog = os.path.join(ROOT, "build", "bench", "tsc_khz")
-    if not os.access(prog, os.X_OK):
-        sys.exit(f"run.py: {prog} is not built (make bench builds it)")
-    return int(subprocess.run([prog], stdout=subprocess.PIPE, check=True, text=True).stdout)
+# The bench's clock (--mode bench): QEMU counts instructions (-icount shift=0: one instruction
+# is 1 ns of the guest's time; sleep=off: the time of an idle guest jumps to its next timer),
+# so the guest's clock and timers follow the code it runs, not the shared host: a timer
+# expiry is exact and costs its handler's instructions, the figures of one run are
+# reproducible, and the host's load does not enter them. (Without it, every expiry of the
+# emulated timer cost 100-300 us, and several ms on a busy host: the vbus probe of
+# `bench.py --probe`.) The TSC then runs at 1 GHz; without ACPI the guest cannot calibrate it
+# and stays on jiffies, so its rate is given, with tsc=reliable (either alone gives no 1 ns
+# hrtimers).
+BENCH_QEMU_ARGS = ["-icount", "shift=0,sleep=off"]
+BENCH_KERNEL_ARGS = " tsc_early_khz=1000000 tsc=reliable"
 
 
-def bench_kernel_args():
-    """The bench's clock: under TCG without ACPI the guest cannot calibrate its TSC and stays
-    on jiffies (4 ms); the host's rate with tsc=reliable gives a TSC clocksource and 1 ns
-    hrtimers (neither parameter alone does)."""
-    return f" tsc_early_khz={host_tsc_khz()} tsc=reliable"
-
-
-def qemu_command(machine, env, initrd, console_log, results_log, extra_args=""):
+def qemu_command(machine, env, initrd, console_log, results_log, extra_args="", bench=False):
     """The QEMU command line and its extra environment."""
     if machine.arch == "x86":
         kdir = env["KDIR"]
@@ -291,7 +289,7 @@ def qemu_command(machine, env, initrd, console_log, results_log, extra_args=""):
             "-initrd", initrd,
             "-virtfs", "local,path=/,mount_tag=host,security_model=none,readonly=on,multidevs=remap",
             "-append", "console=ttyS0 panic=-1 loglevel=7 kmemleak=on" + extra_args,
-        ], {}
+        ] + (BENCH_QEMU_ARGS if bench else []), {}
     qemu = load_env("env-qemu")
     extra = dict(v.split("=", 1) for v in shlex.split(qemu.get("QEMU_ARM_ENV", "")))
     bus, addr = machine.peer
@@ -346,7 +344,7 @@ def main():
     modules = [os.path.abspath(m) for m in (args.module or [default_ko])]
     extra_args = ""
     if args.mode == "bench":
-        extra_args = bench_kernel_args()
+        extra_args = BENCH_KERNEL_ARGS
     if bench_kernel:
         # No KUnit in the bench kernel; the bench loads the modules built for it.
         modules = []
@@ -379,7 +377,8 @@ def main():
             initrd = build_initramfs(kdir, work, modules, args.mode, e2e_args, args.soak_seconds,
                                      args.soak_limit)
         initrd_size = os.path.getsize(initrd)
-        cmd, extra_env = qemu_command(machine, env, initrd, console_log, results_log, extra_args)
+        cmd, extra_env = qemu_command(machine, env, initrd, console_log, results_log, extra_args,
+                                      bench=args.mode == "bench")
         state = {"markers": [], "bad": [], "results": [], "first_marker": None, "done": None,
                  "halted": False}
 

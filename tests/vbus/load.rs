@@ -14,7 +14,9 @@
 //!   offered rate); with 0 each starts as soon as the previous one is delivered. No userspace
 //!   and no i2c-dev run between the messages. A signal ends the run early (`-EINTR`).
 //! - `stats` (read; any write resets it): the time spent in the target callback per event kind
-//!   (`address`, `byte`, `stop`, `other`: count, sum, min, max in ns), the monotonic time of
+//!   (`address`, `byte`, `stop`, `other`: count, sum, min, max in ns, and `hist_<kind>`: a
+//!   histogram, `bucket:count` for the non-empty 8 ns buckets, so that medians can be taken
+//!   whatever a few descheduled events cost), the monotonic time of
 //!   the start of the last `STOP` callback (`last_stop_ns`, comparable with userspace's
 //!   `CLOCK_MONOTONIC`), the last run's messages delivered and failed with its start and end
 //!   times, and `clock_ns`, the least time between two clock reads (the floor of every figure).
@@ -69,7 +71,15 @@ struct Summary {
     sum: Atomic<i64>,
     min: Atomic<i64>,
     max: Atomic<i64>,
+    /// Durations in buckets of 8 ns ([`BUCKET_SHIFT`]); the last one takes everything longer.
+    hist: [Atomic<u32>; BUCKETS],
 }
+
+/// A histogram bucket is `1 << BUCKET_SHIFT` ns (8 ns) wide.
+const BUCKET_SHIFT: u32 = 3;
+
+/// Buckets per histogram: up to 32 us in steps of 8 ns, then one for the rest.
+const BUCKETS: usize = 4097;
 
 impl Summary {
     /// An empty summary.
@@ -79,6 +89,7 @@ impl Summary {
             sum: Atomic::new(0),
             min: Atomic::new(i64::MAX),
             max: Atomic::new(0),
+            hist: [const { Atomic::new(0) }; BUCKETS],
         }
     }
 
@@ -93,6 +104,12 @@ impl Summary {
         if ns > self.max.load(Relaxed) {
             self.max.store(ns, Relaxed);
         }
+        // A shift: 32-bit kernels have no 64-bit division operator.
+        let bucket =
+            usize::try_from(ns.max(0) >> BUCKET_SHIFT).map_or(BUCKETS - 1, |b| b.min(BUCKETS - 1));
+        if let Some(h) = self.hist.get(bucket) {
+            h.store(h.load(Relaxed).wrapping_add(1), Relaxed);
+        }
     }
 
     /// Empties the summary.
@@ -101,9 +118,13 @@ impl Summary {
         self.sum.store(0, Relaxed);
         self.min.store(i64::MAX, Relaxed);
         self.max.store(0, Relaxed);
+        for h in &self.hist {
+            h.store(0, Relaxed);
+        }
     }
 
-    /// Prints `<name> <count> <sum> <min> <max>` (min 0 when empty).
+    /// Prints `<name> <count> <sum> <min> <max>` (min 0 when empty), then
+    /// `hist_<name>` and `<bucket>:<count>` for each non-empty bucket.
     fn show(&self, name: &str, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let count = self.count.load(Relaxed);
         let min = if count == 0 {
@@ -119,7 +140,15 @@ impl Summary {
             self.sum.load(Relaxed),
             min,
             self.max.load(Relaxed)
-        )
+        )?;
+        write!(f, "hist_{}", name)?;
+        for (i, h) in self.hist.iter().enumerate() {
+            let n = h.load(Relaxed);
+            if n != 0 {
+                write!(f, " {}:{}", i, n)?;
+            }
+        }
+        writeln!(f)
     }
 }
 

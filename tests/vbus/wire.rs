@@ -7,8 +7,9 @@
 //! (`WRITE_REQUESTED`/`READ_REQUESTED`, one event per byte, `STOP`) kept in preallocated state.
 //! An `irq_work` delivers the script to the target backend in hard-IRQ context, as a real
 //! controller's interrupt handler would, either all at once or one event per interrupt at the
-//! wire rate, and completes a completion the master sleeps on (with a timeout). A hard-mode
-//! hrtimer raises the `irq_work`: once after `delay_us`, then every 9 bit times when paced.
+//! wire rate, and completes a completion the master sleeps on (with a timeout). The master
+//! queues the `irq_work` itself when there is neither delay nor pacing; otherwise a hard-mode
+//! hrtimer raises it: once after `delay_us`, then every 9 bit times when paced.
 //!
 //! The `irq_work` is not `IRQ_WORK_HARD_IRQ`: like a threadable device interrupt handler, it
 //! may take `spinlock_t` locks (the wire's, and the target backend's), which lockdep forbids in
@@ -896,10 +897,20 @@ impl Wire {
         let timeout_ms = u32::try_from(DELIVERY_TIMEOUT_MS + expected_ms).unwrap_or(u32::MAX);
         let timeout = msecs_to_jiffies(timeout_ms);
 
-        // The handle of the started timer is dropped when the closure returns, which cancels
-        // the timer and waits for a running callback; then the work it queued last is waited
-        // for: no delivery runs after `sync`.
-        let delivered = self.start_scoped(delay, || self.done.wait(timeout));
+        // Without delay or pacing no timer is needed: the work is queued at once, on this CPU,
+        // whose `irq_work` interrupt runs it. A timer expiry costs far more than that under
+        // QEMU TCG, whose main-loop thread delivers the emulated timer's interrupt (a host
+        // thread that waits for the host's scheduler).
+        //
+        // Otherwise, the handle of the started timer is dropped when the closure returns,
+        // which cancels the timer and waits for a running callback. Either way the work
+        // queued last is waited for: no delivery runs after `sync`.
+        let delivered = if delay.is_zero() && interval == 0 {
+            self.work.queue();
+            self.done.wait(timeout)
+        } else {
+            self.start_scoped(delay, || self.done.wait(timeout))
+        };
         self.work.sync();
         self.done.drain();
 
