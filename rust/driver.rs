@@ -74,6 +74,7 @@ impl Ipmb {
 }
 
 impl i2c_target::Target for Ipmb {
+    #[inline]
     fn event(&self, ev: Event) -> Result<u8> {
         self.instance.rx_event(ev)
     }

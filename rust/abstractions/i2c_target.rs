@@ -112,8 +112,12 @@ unsafe extern "C" fn callback<T: Target>(
     event: bindings::i2c_slave_event,
     val: *mut u8,
 ) -> c_int {
-    // SAFETY: `client` is valid for the duration of the callback.
-    let data = unsafe { bindings::dev_get_drvdata(&raw mut (*client).dev) };
+    // `dev_get_drvdata()`, read in place: this runs for every byte, and the helper would be one
+    // more call.
+    // SAFETY: `client` is valid for the duration of the callback; the driver core writes the
+    // field only before the backend is registered and after it is unregistered (see
+    // `register`).
+    let data = unsafe { (*client).dev.driver_data };
     if data.is_null() {
         // Probe has not finished, or the data is being dropped (the driver unregisters the
         // backend first): refuse the byte rather than lose it silently.

@@ -11,7 +11,11 @@
 //!
 //! `spin_lock_irqsave()` and its relatives are macros over functions that some configurations
 //! inline, so they are called through the C wrappers in `irq_lock_helpers.c` (built into the
-//! module), as the kernel crate calls `spin_lock()` through `rust/helpers/spinlock.c`.
+//! module), as the kernel crate calls `spin_lock()` through `rust/helpers/spinlock.c`. Where
+//! the configuration makes them plain calls of the exported `_raw_spin_lock_irqsave()` and
+//! `_raw_spin_unlock_irqrestore()` on the lock's `raw_spinlock` (SMP, not `PREEMPT_RT`, not
+//! inlined), those are called directly: the lock is taken for every byte of every frame in
+//! the I2C target callback, and a wrapper is one more call there.
 
 use kernel::{
     bindings,
@@ -27,8 +31,18 @@ use kernel::{
 
 extern "C" {
     /// `spin_lock_irqsave(lock, flags)`; returns `flags`.
+    #[cfg(not(all(
+        CONFIG_SMP,
+        not(CONFIG_PREEMPT_RT),
+        not(CONFIG_INLINE_SPIN_LOCK_IRQSAVE)
+    )))]
     fn ipmb_spin_lock_irqsave(lock: *mut bindings::spinlock_t) -> c_ulong;
     /// `spin_unlock_irqrestore(lock, flags)`.
+    #[cfg(not(all(
+        CONFIG_SMP,
+        not(CONFIG_PREEMPT_RT),
+        not(CONFIG_INLINE_SPIN_UNLOCK_IRQRESTORE)
+    )))]
     fn ipmb_spin_unlock_irqrestore(lock: *mut bindings::spinlock_t, flags: c_ulong);
     /// `spin_trylock_irqsave(lock, *flags)`: non-zero if it took the lock (and saved the
     /// interrupt state in `*flags`); otherwise interrupts are as they were.
@@ -71,15 +85,55 @@ unsafe impl Backend for IrqSpinLockBackend {
         unsafe { bindings::__spin_lock_init(ptr, name, key) }
     }
 
+    #[inline]
     unsafe fn lock(ptr: *mut Self::State) -> Self::GuardState {
+        // What `spin_lock_irqsave()` expands to on this configuration (see the module
+        // documentation): `_raw_spin_lock_irqsave(&lock->rlock)`.
+        #[cfg(all(
+            CONFIG_SMP,
+            not(CONFIG_PREEMPT_RT),
+            not(CONFIG_INLINE_SPIN_LOCK_IRQSAVE)
+        ))]
+        // SAFETY: The caller guarantees `ptr` points to an initialised `spinlock_t`; without
+        // `PREEMPT_RT` that is a `struct spinlock` whose first member is its `raw_spinlock`.
+        return unsafe { bindings::_raw_spin_lock_irqsave(ptr.cast::<bindings::raw_spinlock_t>()) };
+        #[cfg(not(all(
+            CONFIG_SMP,
+            not(CONFIG_PREEMPT_RT),
+            not(CONFIG_INLINE_SPIN_LOCK_IRQSAVE)
+        )))]
         // SAFETY: The caller guarantees `ptr` points to an initialised `spinlock_t`.
-        unsafe { ipmb_spin_lock_irqsave(ptr) }
+        return unsafe { ipmb_spin_lock_irqsave(ptr) };
     }
 
+    #[inline]
     unsafe fn unlock(ptr: *mut Self::State, guard_state: &Self::GuardState) {
+        // What `spin_unlock_irqrestore()` expands to on this configuration (see the module
+        // documentation): `_raw_spin_unlock_irqrestore(&lock->rlock, flags)`.
+        #[cfg(all(
+            CONFIG_SMP,
+            not(CONFIG_PREEMPT_RT),
+            not(CONFIG_INLINE_SPIN_UNLOCK_IRQRESTORE)
+        ))]
+        // SAFETY: The caller owns the lock; `guard_state` holds the flags its `lock` (or
+        // `try_lock`) returned. Without `PREEMPT_RT` a `struct spinlock` begins with its
+        // `raw_spinlock`.
+        unsafe {
+            bindings::_raw_spin_unlock_irqrestore(
+                ptr.cast::<bindings::raw_spinlock_t>(),
+                *guard_state,
+            )
+        };
+        #[cfg(not(all(
+            CONFIG_SMP,
+            not(CONFIG_PREEMPT_RT),
+            not(CONFIG_INLINE_SPIN_UNLOCK_IRQRESTORE)
+        )))]
         // SAFETY: The caller owns the lock; `guard_state` holds the flags its `lock` (or
         // `try_lock`) returned.
-        unsafe { ipmb_spin_unlock_irqrestore(ptr, *guard_state) }
+        unsafe {
+            ipmb_spin_unlock_irqrestore(ptr, *guard_state)
+        };
     }
 
     unsafe fn try_lock(ptr: *mut Self::State) -> Option<Self::GuardState> {
@@ -90,8 +144,16 @@ unsafe impl Backend for IrqSpinLockBackend {
         (locked != 0).then_some(flags)
     }
 
+    #[inline]
     unsafe fn assert_is_held(ptr: *mut Self::State) {
+        // `lockdep_assert_held()` is empty without lockdep: no call (`lock` asserts on every
+        // byte the target callback takes).
+        #[cfg(CONFIG_LOCKDEP)]
         // SAFETY: The caller guarantees `ptr` points to an initialised `spinlock_t`.
-        unsafe { bindings::spin_assert_is_held(ptr) }
+        unsafe {
+            bindings::spin_assert_is_held(ptr)
+        };
+        #[cfg(not(CONFIG_LOCKDEP))]
+        let _ = ptr;
     }
 }

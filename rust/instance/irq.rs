@@ -157,7 +157,28 @@ impl State {
 impl Instance {
     /// Handles one target event (interrupt context); see
     /// [`crate::abstractions::i2c_target::Target::event`].
+    ///
+    /// Inlined into the target callback: a data byte, one per byte of every frame, takes the
+    /// lock and is stored; it ends no frame and wakes no one. The other events are handled out
+    /// of line ([`Self::rx_frame_event`]).
+    #[inline]
     pub(crate) fn rx_event(&self, ev: Event) -> Result<u8> {
+        match ev {
+            Event::WriteReceived(b) => {
+                if self.rx.lock().asm.byte(b) {
+                    Ok(READ_FILL)
+                } else {
+                    // The frame is too long: NAK the byte; it is counted at the frame's end.
+                    Err(EINVAL)
+                }
+            }
+            _ => self.rx_frame_event(ev),
+        }
+    }
+
+    /// The events that start, end or read a frame (interrupt context).
+    #[inline(never)]
+    fn rx_frame_event(&self, ev: Event) -> Result<u8> {
         let mut wake = Wake::default();
         let ret = {
             let mut guard = self.rx.lock();
@@ -167,22 +188,8 @@ impl Instance {
                 // Any error NAKs the byte; the frame is counted as too long at its end.
                 Action::Nak => Err(EINVAL),
                 Action::ReadByte(b) => Ok(b),
-                Action::Frame(f) => {
-                    // The clock is read once per frame, not per byte.
-                    st.dispatch(f, 0, self.now(), &mut wake);
-                    Ok(READ_FILL)
-                }
-                Action::Broadcast(f) => {
-                    // Broadcasts name the responder they are for; those for other addresses
-                    // are not ours to take or count.
-                    if f[frame::DEST_SA] == st.own_addr {
-                        st.counters.rx_broadcast += 1;
-                        st.dispatch(f, uapi::MSG_BROADCAST, self.now(), &mut wake);
-                    }
-                    Ok(READ_FILL)
-                }
-                Action::Dropped(e) => {
-                    st.counters.count_rx_drop(e);
+                end => {
+                    self.frame_end(st, end, &mut wake);
                     Ok(READ_FILL)
                 }
             }
@@ -190,6 +197,27 @@ impl Instance {
         // Wake waiters only once the lock is released.
         self.wake(wake);
         ret
+    }
+
+    /// Takes the end of a frame from the assembler: dispatches a good frame, counts a bad one
+    /// (interrupt context, under `rx`).
+    fn frame_end(&self, st: &mut State, end: Action<'_>, wake: &mut Wake) {
+        match end {
+            Action::Frame(f) => {
+                // The clock is read once per frame, not per byte.
+                st.dispatch(f, 0, self.now(), wake);
+            }
+            Action::Broadcast(f) => {
+                // Broadcasts name the responder they are for; those for other addresses are
+                // not ours to take or count.
+                if f[frame::DEST_SA] == st.own_addr {
+                    st.counters.rx_broadcast += 1;
+                    st.dispatch(f, uapi::MSG_BROADCAST, self.now(), wake);
+                }
+            }
+            Action::Dropped(e) => st.counters.count_rx_drop(e),
+            Action::None | Action::Nak | Action::ReadByte(_) => {}
+        }
     }
 }
 

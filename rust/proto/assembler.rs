@@ -107,18 +107,11 @@ impl<const CAP: usize> Assembler<CAP> {
                 Self::judge(prev, self.max_len, &self.buf)
             }
             Event::WriteReceived(byte) => {
-                if !self.active {
-                    // Some controllers deliver data without a write request after an error:
-                    // treat it as the start of a frame rather than losing it.
-                    self.start();
+                if self.byte(byte) {
+                    Action::None
+                } else {
+                    Action::Nak
                 }
-                if self.len >= self.max_len {
-                    self.overflow = true;
-                    return Action::Nak;
-                }
-                self.buf[self.len] = byte;
-                self.len += 1;
-                Action::None
             }
             Event::ReadRequested => {
                 // A read request after a write (repeated START) ends that frame. The byte we
@@ -136,6 +129,25 @@ impl<const CAP: usize> Assembler<CAP> {
                 Self::judge(prev, self.max_len, &self.buf)
             }
         }
+    }
+
+    /// Takes a data byte (`Event::WriteReceived`), the event of every byte of every frame;
+    /// false if it is refused (NAK): the frame is already `max_len` long. A data byte never
+    /// ends a frame, so the caller has nothing more to do.
+    #[inline]
+    pub(crate) fn byte(&mut self, byte: u8) -> bool {
+        if !self.active {
+            // Some controllers deliver data without a write request after an error: treat it
+            // as the start of a frame rather than losing it.
+            self.start();
+        }
+        if self.len >= self.max_len {
+            self.overflow = true;
+            return false;
+        }
+        self.buf[self.len] = byte;
+        self.len += 1;
+        true
     }
 
     fn start(&mut self) {
