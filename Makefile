@@ -19,6 +19,7 @@
 #   make clippy           build ipmb.ko and the test bus with clippy for x86 and ARM (or only
 #                         $(ARCH) with KDIR), warnings are errors
 #   make vbus             build the virtual I2C bus module the tests use
+#   make ipmi-ipmb        the kernel's ipmi_ipmb.ko with its use-after-free fix, for the tests
 #   make rustfmtcheck     check formatting (rustfmt with the kernel's settings)
 #   make modules_install  install into /lib/modules (INSTALL_MOD_PATH honoured)
 #   make setup            install packages and build the cached kernel only
@@ -42,7 +43,7 @@ UAPI_PROBES := build/uapi/ioctl_probe build/uapi/ioctl_probe32 build/uapi/ioctl_
 	build/uapi/ioctl_fuzz32
 UAPI_CFLAGS := -Wall -Wextra -Werror -Iinclude/uapi
 
-.PHONY: all modules vbus uapi-probes samples samples-arm clean modules_install clippy rustfmt rustfmtcheck \
+.PHONY: all modules vbus ipmi-ipmb uapi-probes samples samples-arm clean modules_install clippy rustfmt rustfmtcheck \
 	setup host-test check demo bench fuzz soak
 
 all: modules
@@ -53,6 +54,11 @@ modules:
 # The virtual I2C bus used by the tests and the demo (tests/vbus/i2c_vbus.ko).
 vbus:
 	@$(VBUS) modules
+
+# The kernel's ipmi_ipmb.ko with tests/kernel/ipmi_ipmb-use-after-free.patch, for the tests of
+# the in-tree IPMI stack (build/ipmi-ipmb/ipmi_ipmb.ko; scripts/ipmi-ipmb.sh).
+ipmi-ipmb:
+	@scripts/ipmi-ipmb.sh
 
 # Userspace programs the e2e tests run in the guest: the uapi header used from C, 64-bit and
 # 32-bit (compat ioctls).
@@ -162,5 +168,6 @@ build/bench/ipmb-bench: tests/bench/ipmb-bench.c include/uapi/linux/ipmb.h
 bench: samples build/bench/ipmb-bench
 	@IPMB_KERNEL=bench KDIR= $(KMAKE) modules
 	@IPMB_KERNEL=bench KDIR= $(VBUS) modules
+	@IPMB_KERNEL=bench KDIR= scripts/ipmi-ipmb.sh
 	@python3 tests/qemu/run.py --mode bench --timeout 1800
 	@$(BENCH_PYTHON) tests/bench_report.py build/qemu/bench-console.log build/bench

@@ -81,6 +81,8 @@ static_check "dt binding" scripts/dt-check.sh
 
 step "module builds: ipmb.ko and the test bus (clippy, warnings are errors)"
 static_check "clippy build" make --no-print-directory clippy
+static_check "ipmi_ipmb.ko with tests/kernel/ipmi_ipmb-use-after-free.patch" \
+	make --no-print-directory ipmi-ipmb
 
 step "dkms: dkms.conf built by Debian's dkms against the cached kernel (private DKMS tree)"
 static_check "dkms build" scripts/dkms-check.sh

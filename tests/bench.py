@@ -331,7 +331,8 @@ def main():
     if args.modules:
         base = os.path.join(args.repo, args.modules)
         ours = {"ipmb": os.path.join(base, "ipmb.ko"),
-                "i2c_vbus": os.path.join(base, "tests", "vbus", "i2c_vbus.ko")}
+                "i2c_vbus": os.path.join(base, "tests", "vbus", "i2c_vbus.ko"),
+                "ipmi_ipmb": os.path.join(base, "build", "ipmi-ipmb", "ipmi_ipmb.ko")}
         kernel_path = lib.module_path
         lib.module_path = lambda name: ours.get(name) or kernel_path(name)
 

@@ -36,9 +36,11 @@ def guest_main_args():
 
 
 def module_path(name):
-    """Path of a module: ours at the repo top or under tests/, or one of the kernel build."""
+    """Path of a module: ours at the repo top or under tests/, the patched ipmi_ipmb
+    (scripts/ipmi-ipmb.sh), or one of the kernel build."""
     for p in (os.path.join(REPO, f"{name}.ko"),
               os.path.join(REPO, "tests", "vbus", f"{name}.ko"),
+              os.path.join(REPO, "build", "ipmi-ipmb", f"{name}.ko"),
               os.path.join(KDIR, "drivers", "char", "ipmi", f"{name}.ko")):
         if os.path.exists(p):
             return p
