@@ -29,7 +29,7 @@ BMC, SAT = lib.BMC, lib.SAT
 C_DRIVER, RUST_DRIVER = "ipmb-dev", "ipmb"
 DRIVERS = (C_DRIVER, RUST_DRIVER)
 ROUNDS = 5
-LOAD = "/sys/kernel/debug/i2c_vbus_load"
+LOAD = lib.VBUS_LOAD
 RUN, STATS = f"{LOAD}/run", f"{LOAD}/stats"
 # Wire ports (not I2C adapter numbers): the client is on port 0, the load comes from port 1.
 CLIENT_PORT, LOAD_PORT = 0, 1
@@ -58,19 +58,6 @@ def bench(*args):
     for line in p.stdout.splitlines():
         k, _, v = line.partition(" ")
         out[k] = [int(x) for x in v.split()] if k == "samples" else int(v)
-    return out
-
-
-def stats():
-    """The load source's statistics; hist_<kind> as {bucket: count}."""
-    out = {}
-    with open(STATS) as f:
-        for line in f:
-            k, *v = line.split()
-            if k.startswith("hist_"):
-                out[k] = {int(b): int(n) for b, n in (x.split(":") for x in v)}
-            else:
-                out[k] = [int(x) for x in v] if len(v) > 1 else int(v[0])
     return out
 
 
@@ -152,7 +139,7 @@ def drain_once(inst, count, frames, writer=None, reader=None, env_extra=None):
                        capture_output=True, text=True, timeout=600, env=env)
     i1 = interrupts()
     d = dict(line.split() for line in p.stdout.splitlines())
-    s = stats()
+    s = lib.load_stats()
     dt = s["run_end_ns"] - s["run_start_ns"]
     diff = {k: [b - a for a, b in zip(i0[k], i1[k])] for k in i0 if k in i1}
     return dt / count / 1e3, d, diff
@@ -193,7 +180,7 @@ def cost_and_rate(inst, order):
             frames = [ipmb_frame(size, i) for i in range(8)]
             reset()
             d = bench("drain", inst.dev, RUN, run_cmd(COST_FRAMES, 0, frames))
-            s = stats()
+            s = lib.load_stats()
             n = s["stop"][0]
             byte, addr, stop = (hist_median(s[f"hist_{k}"]) for k in ("byte", "address", "stop"))
             out["cost"][f"{drv}/{size}"] = {
@@ -211,7 +198,7 @@ def cost_and_rate(inst, order):
             reset()
             gap = 10**9 // rate if rate else 0
             d = bench("drain", inst.dev, RUN, run_cmd(RATE_FRAMES, gap, frames))
-            s = stats()
+            s = lib.load_stats()
             span = max(d["last_read_ns"], s["run_end_ns"]) - s["run_start_ns"]
             out["rate"][f"{drv}/{rate}"] = {
                 "offered": RATE_FRAMES / ((s["run_end_ns"] - s["run_start_ns"]) / 1e9),

@@ -200,6 +200,23 @@ def vbus(count=2, **params):
     return [ad[i] for i in range(count)]
 
 
+# The test bus's load source (tests/vbus/load.rs).
+VBUS_LOAD = "/sys/kernel/debug/i2c_vbus_load"
+
+
+def load_stats():
+    """The load source's statistics: counts, lists, and hist_<kind> as {bucket: count}."""
+    out = {}
+    with open(f"{VBUS_LOAD}/stats") as f:
+        for line in f:
+            k, *v = line.split()
+            if k.startswith("hist_"):
+                out[k] = {int(b): int(n) for b, n in (x.split(":") for x in v)}
+            else:
+                out[k] = [int(x) for x in v] if len(v) > 1 else int(v[0])
+    return out
+
+
 def vbus_param(name, value):
     with open(f"/sys/module/i2c_vbus/parameters/{name}", "w") as f:
         f.write(str(value))

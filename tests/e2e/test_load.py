@@ -7,20 +7,8 @@ import os
 
 import lib
 
-LOAD = "/sys/kernel/debug/i2c_vbus_load"
+LOAD = lib.VBUS_LOAD
 BMC, SAT = lib.BMC, lib.SAT
-
-
-def stats():
-    out = {}
-    with open(f"{LOAD}/stats") as f:
-        for line in f:
-            k, *v = line.split()
-            if k.startswith("hist_"):
-                out[k] = {int(b): int(n) for b, n in (x.split(":") for x in v)}
-            else:
-                out[k] = [int(x) for x in v] if len(v) > 1 else int(v[0])
-    return out
 
 
 def play(count, frames, port=1, gap_ns=0):
@@ -60,7 +48,7 @@ def test_load_stats_count_events():
     lib.Instance(a0, BMC)
     frames = two_frames()
     play(4, frames, gap_ns=1000)
-    s = stats()
+    s = lib.load_stats()
     per_frame = len(frames[0]) - 1
     lib.eq((s["address"][0], s["byte"][0], s["stop"][0], s["run_ok"], s["run_failed"]),
            (4, 4 * per_frame, 4, 4, 0), "address, byte, stop events, messages ok and failed")
@@ -72,7 +60,7 @@ def test_load_histograms_hold_every_event():
     lib.insmod("ipmb")
     lib.Instance(a0, BMC)
     play(40, two_frames())
-    s = stats()
+    s = lib.load_stats()
     lib.eq([sum(s[f"hist_{k}"].values()) for k in ("address", "byte", "stop")],
            [s[k][0] for k in ("address", "byte", "stop")], "histogram totals against counts")
 
