@@ -89,11 +89,11 @@ def table(res):
     for place in res["placements"]:
         key = [f"{drv}/{place}" for drv in (C, RUST)]
         lines.append(f"  {places[place]}:")
-        row("  highest rate without loss, frames/s",
+        row("  highest rate, no loss, frames/s",
             *(summary([r["rate"][k]["search"]["highest"] for r in rounds]) for k in key))
         stops = ["/".join(sorted({r["rate"][k]["search"]["limit"] for r in rounds}))
                  for k in key]
-        lines.append(f"  {'    (what stopped it: loss or pace)':{w}}{stops[0]:>24}{stops[1]:>24}")
+        lines.append(f"  {'    stopped by (loss or pace)':{w}}{stops[0]:>24}{stops[1]:>24}")
     lines.append(f"  read path alone, {res['readcost_frames']} frames queued first, ns:")
     for field, label in (("read_ns", "  read() of a queued frame"),
                          ("read_empty_ns", "  read() finding none (EAGAIN)"),
