@@ -54,6 +54,19 @@ def test_load_stats_count_events():
            (4, 4 * per_frame, 4, 4, 0), "address, byte, stop events, messages ok and failed")
 
 
+def test_load_paced_run_spans_its_gaps():
+    """With gap_ns, message i starts no earlier than i gaps after the first: 5 messages 2 ms
+    apart take at least 8 ms from the run's start to its end."""
+    a0, _ = lib.vbus(2)
+    lib.insmod("ipmb")
+    lib.Instance(a0, BMC)
+    play(5, two_frames(), gap_ns=2_000_000)
+    s = lib.load_stats()
+    span = s["run_end_ns"] - s["run_start_ns"]
+    lib.eq((s["run_ok"], span >= 4 * 2_000_000), (5, True),
+           f"messages delivered, and the run spanning 4 gaps ({span} ns)")
+
+
 def test_load_histograms_hold_every_event():
     """Each event kind's histogram holds as many events as its count."""
     a0, _ = lib.vbus(2)
