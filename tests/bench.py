@@ -448,9 +448,9 @@ def main():
         return 0
 
     result = {"clocksource": cs, "hrtimer_res_ns": res * 1e9, "rounds": ROUNDS,
-              "sizes": SIZES, "placements": PLACEMENTS, "queue_len": QUEUE_LEN, "speeds": SPEEDS, "requests": REQUESTS,
-              "cost_frames": COST_FRAMES, "rate_frames": RATE_FRAMES,
-              "readcost_frames": READCOST_FRAMES,
+              "sizes": SIZES, "speeds": SPEEDS, "requests": REQUESTS,
+              "cost_frames": COST_FRAMES, "rate_frames": RATE_FRAMES, "queue_len": QUEUE_LEN,
+              "placements": PLACEMENTS, "readcost_frames": READCOST_FRAMES,
               "latency_samples": LATENCY_SAMPLES, "rounds_data": []}
     try:
         # Round 0 warms caches and allocators up; it is not kept.
