@@ -12,10 +12,7 @@
 //! (`instance/writers.rs`). The ioctls (the `ipmb.h` ABI) are in `chardev/ioctl.rs`. The rules for
 //! contexts and locks are those of `rust/instance.rs`.
 
-use core::mem::{
-    size_of,
-    MaybeUninit, //
-};
+use core::mem::MaybeUninit;
 use kernel::{
     fs::{
         file::flags::O_NONBLOCK,
@@ -32,7 +29,8 @@ use kernel::{
 use crate::{
     abstractions::{
         miscdev,
-        poll_queue::PollTable, //
+        poll_queue::PollTable,
+        stack_buf::zeroed_prefix, //
     },
     instance::{
         Inbox,
@@ -57,27 +55,9 @@ const EPOLLERR: u32 = 0x0008;
 const EPOLLHUP: u32 = 0x0010;
 const EPOLLRDNORM: u32 = 0x0040;
 
-/// Bytes [`zeroed_prefix`] zeroes at least: a fixed count the compiler zeroes in line, which
-/// covers a frame of IPMB's 32 bytes and its header.
+/// Bytes `read()` zeroes in its buffer at least ([`zeroed_prefix`]): a fixed count the
+/// compiler zeroes in line, which covers a frame of IPMB's 32 bytes and its header.
 const ZEROED_MIN: usize = 64;
-
-/// Zeroes the first `len` bytes of `buf` (all of it if `len` is longer) and returns them.
-fn zeroed_prefix(buf: &mut MaybeUninit<ReadBuf>, len: usize) -> &mut [u8] {
-    const { assert!(ZEROED_MIN <= size_of::<ReadBuf>()) };
-    let len = len.min(size_of::<ReadBuf>());
-    let p = buf.as_mut_ptr().cast::<u8>();
-    if len <= ZEROED_MIN {
-        // SAFETY: `p` points to `buf`, valid for writes of `size_of::<ReadBuf>()` bytes, at
-        // least `ZEROED_MIN` (asserted above).
-        unsafe { core::ptr::write_bytes(p, 0, ZEROED_MIN) };
-    } else {
-        // SAFETY: As above, and `len` is at most `size_of::<ReadBuf>()`.
-        unsafe { core::ptr::write_bytes(p, 0, len) };
-    }
-    // SAFETY: The first `len` bytes of `buf` were initialised just above, and the slice
-    // borrows `buf` mutably for as long as it lives, so nothing else accesses them.
-    unsafe { core::slice::from_raw_parts_mut(p, len) }
-}
 
 /// One open file of `/dev/ipmb-N`.
 ///
@@ -148,7 +128,7 @@ impl miscdev::MiscFile for OpenFile {
                 }
                 // The responses to this file's `write()` requests, and the shared queue.
                 if let Some((len, from)) = guard.st.read_next(self.client) {
-                    let out = zeroed_prefix(&mut store, len);
+                    let out = zeroed_prefix::<_, ZEROED_MIN>(&mut store, len);
                     // `read_next` found the frame, under the same lock.
                     let end = guard.st.take_read(from, out).ok_or(EIO)?;
                     break (out, end, from);
