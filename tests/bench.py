@@ -2,10 +2,10 @@
 # SPDX-License-Identifier: GPL-2.0
 """`make bench`, inside the guest: ipmb.ko against ipmb_dev_int.ko, same boot, same client.
 
-Runs on the bench kernel (no KASAN, lockdep, kmemleak; tests/kernel/bench.fragment) under QEMU's
-instruction counting (tests/qemu/run.py: -icount shift=0, a 1 GHz TSC given with
-tsc_early_khz= tsc=reliable): it prints the clocksource and the hrtimer
-resolution, and refuses to measure on jiffies. The traffic comes from the virtual bus's
+Runs on the bench kernel (no KASAN, lockdep, kmemleak; tests/kernel/bench.fragment) of x86 or
+the AST2600 under QEMU's instruction counting (tests/qemu/run.py: -icount shift=0; on x86 a
+1 GHz TSC given with tsc_early_khz= tsc=reliable, on ARM the generic timer): it prints the
+clocksource and the hrtimer resolution, and refuses to measure on jiffies. The traffic comes from the virtual bus's
 kernel-side load source (tests/vbus/load.rs), the measuring from a C program
 (tests/bench/ipmb-bench.c): Python only sets things up and collects. One client, ipmb-dev at
 0x20 on adapter 0 (described by firmware, with i2c-protocol, so that the C driver sends IPMB
@@ -365,7 +365,7 @@ def main():
         responder.wait(10)
         return 0
 
-    result = {"clocksource": cs, "hrtimer_res_ns": res * 1e9, "rounds": ROUNDS,
+    result = {"machine": os.environ.get("IPMB_MACHINE", ""), "clocksource": cs, "hrtimer_res_ns": res * 1e9, "rounds": ROUNDS,
               "sizes": SIZES, "rates": RATES, "speeds": SPEEDS, "requests": REQUESTS,
               "cost_frames": COST_FRAMES, "rate_frames": RATE_FRAMES,
               "latency_samples": LATENCY_SAMPLES, "rounds_data": []}
