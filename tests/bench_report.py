@@ -72,24 +72,29 @@ def about(res):
             f"{res['clocksource']}, hrtimer resolution {res['hrtimer_res_ns']:.0f} ns")
 
 
-def figures(res):
-    """One machine's table as items for render(): ("row", label, ipmb_dev_int.ko summary,
-    ipmb.ko summary, scale, digits, ratio?), ("cells", label, [text per column]), ("head",
-    title) (a section with the drivers' columns), ("text", line) (the same on every machine, or
-    one line per machine)."""
+class Lines:
+    """The table of one machine, as items for render(): ("text", line) (lines.append: the same
+    on every machine, or one line per machine), ("head", title) (a section with the drivers'
+    columns), ("row", label, ipmb_dev_int.ko summary, ipmb.ko summary, scale, digits, ratio?),
+    ("cells", label, [text per column])."""
+
+    def __init__(self):
+        self.items = []
+
+    def append(self, text):
+        self.items.append(("text", text))
+
+
+def table(res):
     rounds = res["rounds_data"]
-    items = []
+    lines = Lines()
     w = W
 
-    def text(line):
-        items.append(("text", line))
-
     def row(label, c, r, scale=1.0, digits=0, ratio=True):
-        items.append(("row", label, c, r, scale, digits, ratio))
+        lines.items.append(("row", label, c, r, scale, digits, ratio))
 
     def head(title):
-        items.append(("head", title))
-
+        lines.items.append(("head", title))
 
     head(f"(a) time in the target callback (hard IRQ), {res['cost_frames']} frames, unpaced, "
          "median event, ns")
@@ -101,7 +106,7 @@ def figures(res):
             rr = summary([r["cost"][f"{RUST}/{size}"][key] for r in rounds])
             row(label, c, rr, digits=0)
     clock = statistics.median(r["cost"][f"{C}/8"]["clock_ns"] for r in rounds)
-    text(f"  (every figure includes one clock read, {clock:.0f} ns at least)")
+    lines.append(f"  (every figure includes one clock read, {clock:.0f} ns at least)")
 
     head(f"(b) receive, 32-byte frames, {res['rate_frames']} per rate, a C reader draining")
     best = {}
@@ -133,19 +138,19 @@ def figures(res):
         rr = summary([pick(r["latency"][RUST]) for r in rounds])
         row(label, c, rr, scale=1e-3, digits=1)
 
-    text("")
-    text(f"(d) request round trip to ipmb-responder on the other adapter, "
+    lines.append("")
+    lines.append(f"(d) request round trip to ipmb-responder on the other adapter, "
                  f"{res['requests']} requests per round and path, median per round, us "
                  "(x wire time)")
-    text(f"  {'':{w}}" + "".join(f"{f'{s} kHz':>26}" for s in res["speeds"]))
-    text(f"  {'wire time of the two frames':{w}}"
+    lines.append(f"  {'':{w}}" + "".join(f"{f'{s} kHz':>26}" for s in res["speeds"]))
+    lines.append(f"  {'wire time of the two frames':{w}}"
                  + "".join(f"{wire_us(s):>26.0f}" for s in res["speeds"]))
     for path, label in PATHS:
         cells = []
         for s in res["speeds"]:
             v = summary([statistics.median(r["rtt"][f"{path}/{s}"]) for r in rounds])
             cells.append(f"{fmt(v, 1e-3)} ({v[0] / 1e3 / wire_us(s):.2f}x)")
-        items.append(("cells", label, cells))
+        lines.items.append(("cells", label, cells))
 
     head("(e) teardown, us")
     for key, label in (("unbind_ns", "unbind (no file open)"), ("close_ns", "last close()")):
@@ -159,7 +164,7 @@ def figures(res):
         c = summary([r["memory"][C][key] for r in rounds])
         rr = summary([r["memory"][RUST][key] for r in rounds])
         row(label, c, rr)
-    return items
+    return lines.items
 
 
 def render(machines):
@@ -172,7 +177,7 @@ def render(machines):
              "host's time; ratios compare the drivers, absolute times do not compare machines"]
     for name, res, reason in machines:
         lines.append(f"  {name}: " + (about(res) if res else f"n/a ({reason})"))
-    tables = [(name, figures(res) if res else None, reason) for name, res, reason in machines]
+    tables = [(name, table(res) if res else None, reason) for name, res, reason in machines]
     order = next((items for _, items, _ in tables if items), [])
     block = 2 * CELL + 8  # a machine's columns: two figures and the ratio
 
