@@ -211,7 +211,7 @@ def render(machines):
                     text += f"{missing(reason, block):>{block}} |"
                     continue
                 _, _, c, r, scale, digits, ratio = it
-                rt = f"{r[0] / c[0]:7.2f}x" if ratio and c[0] else ""
+                rt = f"{r[0] / c[0]:7.2f}x" if ratio and c[0] > 0 else ""
                 text += f"{fmt(c, scale, digits):>{CELL}}{fmt(r, scale, digits):>{CELL}}{rt:>8} |"
             lines.append(text)
         elif kind == "cells":
