@@ -62,13 +62,14 @@ def bench(*args):
     return out
 
 
-def hist_median(hist, bucket_ns=8):
-    """The median of a histogram of 8 ns buckets, at the bucket's middle, in ns."""
+def hist_median(hist, bucket_ns):
+    """The median of a histogram of `bucket_ns` buckets, at the bucket's middle (its value for
+    1 ns buckets), in ns."""
     total, seen = sum(hist.values()), 0
     for b in sorted(hist):
         seen += hist[b]
         if 2 * seen >= total:
-            return (b + 0.5) * bucket_ns
+            return b * bucket_ns + (bucket_ns - 1) / 2
     return 0.0
 
 
@@ -183,7 +184,8 @@ def cost_and_rate(inst, order):
             d = bench("drain", inst.dev, RUN, run_cmd(COST_FRAMES, 0, frames))
             s = lib.load_stats()
             n = s["stop"][0]
-            byte, addr, stop = (hist_median(s[f"hist_{k}"]) for k in ("byte", "address", "stop"))
+            byte, addr, stop = (hist_median(s[f"hist_{k}"], s["bucket_ns"])
+                                for k in ("byte", "address", "stop"))
             out["cost"][f"{drv}/{size}"] = {
                 # Medians: a host that deschedules the emulated CPU inflates a few events by
                 # milliseconds, which would dominate means.

@@ -103,6 +103,9 @@ impl<T: Target> Drop for Registration<T> {
 
 /// The `i2c_slave_cb_t` trampoline: finds the `T` in the client's driver data.
 ///
+/// A received byte, the event of every byte of every frame, is handled here; the other events
+/// go to [`other_event`], out of line, so that the byte's path is as short as the C drivers'.
+///
 /// # Safety
 ///
 /// Called by the I2C core with a valid client registered through [`Registration::register`]
@@ -127,10 +130,30 @@ unsafe extern "C" fn callback<T: Target>(
     // driver core, fully initialised, and neither dropped nor mutably borrowed while the
     // backend is registered.
     let target = unsafe { &*data.cast::<T>() };
+    if event != bindings::i2c_slave_event_I2C_SLAVE_WRITE_RECEIVED {
+        // SAFETY: `val` is valid for the duration of the callback.
+        return unsafe { other_event(target, event, val) };
+    }
+    // SAFETY: The controller passes the received byte in `*val`.
+    match target.event(Event::WriteReceived(unsafe { *val })) {
+        Ok(_) => 0,
+        Err(e) => e.to_errno(),
+    }
+}
+
+/// The events other than a received byte: a (repeated) START, a read, STOP.
+///
+/// # Safety
+///
+/// `val` must be valid for reads and writes.
+#[inline(never)]
+unsafe fn other_event<T: Target>(
+    target: &T,
+    event: bindings::i2c_slave_event,
+    val: *mut u8,
+) -> c_int {
     let ev = match event {
         bindings::i2c_slave_event_I2C_SLAVE_WRITE_REQUESTED => Event::WriteRequested,
-        // SAFETY: The controller passes the received byte in `*val`.
-        bindings::i2c_slave_event_I2C_SLAVE_WRITE_RECEIVED => Event::WriteReceived(unsafe { *val }),
         bindings::i2c_slave_event_I2C_SLAVE_READ_REQUESTED => Event::ReadRequested,
         bindings::i2c_slave_event_I2C_SLAVE_READ_PROCESSED => Event::ReadProcessed,
         bindings::i2c_slave_event_I2C_SLAVE_STOP => Event::Stop,
@@ -139,7 +162,8 @@ unsafe extern "C" fn callback<T: Target>(
     match target.event(ev) {
         Ok(byte) => {
             if matches!(ev, Event::ReadRequested | Event::ReadProcessed) {
-                // SAFETY: For read events the controller sends the byte left in `*val`.
+                // SAFETY: For read events the controller sends the byte left in `*val`, which
+                // the caller guarantees is valid.
                 unsafe { *val = byte };
             }
             0

@@ -31,7 +31,10 @@ use kernel::{
     bindings,
     fs::File,
     prelude::*,
-    sync::LockClassKey,
+    sync::{
+        barrier::smp_mb,
+        LockClassKey, //
+    },
     task::TASK_NORMAL,
     types::Opaque, //
 };
@@ -41,10 +44,27 @@ use kernel::{
 pub(crate) struct PollQueue(Opaque<bindings::wait_queue_head>);
 
 impl PollQueue {
-    /// Wakes every task polling on the queue (any context).
+    /// Wakes every task polling on the queue (any context), if there is one.
+    ///
+    /// This is `wq_has_sleeper()` and `wake_up()`: a full barrier, then a lockless look at the
+    /// list, so that a frame nobody polls for (a reader blocked in `read()`, or none) costs no
+    /// wait queue lock in the interrupt handler. The caller changed what pollers wait for
+    /// under its own lock and released it before calling this; a poller registers on the queue
+    /// before it takes that lock to look. So either the poller sees the change, or its entry,
+    /// added and released before the caller took the lock, is seen here.
     pub(crate) fn notify(&self) {
-        // SAFETY: The queue was initialised by `PollQueues::new` and is valid while `self` is.
-        unsafe { bindings::__wake_up(self.0.get(), TASK_NORMAL, 0, ptr::null_mut()) };
+        let q = self.0.get();
+        smp_mb();
+        // SAFETY: The queue was initialised by `PollQueues::new` and is valid while `self` is;
+        // its list head is read once, without the lock, as `waitqueue_active()` does.
+        let empty = unsafe {
+            let head = &raw mut (*q).head;
+            ptr::read_volatile(&raw const (*head).next) == head
+        };
+        if !empty {
+            // SAFETY: As above.
+            unsafe { bindings::__wake_up(q, TASK_NORMAL, 0, ptr::null_mut()) };
+        }
     }
 }
 

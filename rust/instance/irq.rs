@@ -55,11 +55,15 @@ use crate::{
 impl State {
     /// Delivers a checked frame (own address first); `flags` are the message flags a
     /// routed request gets. Interrupt context: bounded work, no allocation.
-    fn dispatch(&mut self, f: &[u8], flags: u8, now: u64, wake: &mut Wake) {
+    ///
+    /// `now` reads the clock: only a response needs the time (to match it against the
+    /// requests in flight), so a request costs no clock read.
+    fn dispatch(&mut self, f: &[u8], flags: u8, now: impl FnOnce() -> u64, wake: &mut Wake) {
         let Some(hdr) = Header::parse(f) else {
             return;
         };
         if frame::is_response(f[frame::NETFN_LUN]) {
+            let now = now();
             let key = Key::of_response(&hdr);
             // Frames are at most 240 bytes.
             match self.seqs.on_response(key, hdr.seq, f.len() as u8, now) {
@@ -204,15 +208,15 @@ impl Instance {
     fn frame_end(&self, st: &mut State, end: Action<'_>, wake: &mut Wake) {
         match end {
             Action::Frame(f) => {
-                // The clock is read once per frame, not per byte.
-                st.dispatch(f, 0, self.now(), wake);
+                // The clock is read at most once per frame, never per byte.
+                st.dispatch(f, 0, || self.now(), wake);
             }
             Action::Broadcast(f) => {
                 // Broadcasts name the responder they are for; those for other addresses are
                 // not ours to take or count.
                 if f[frame::DEST_SA] == st.own_addr {
                     st.counters.rx_broadcast += 1;
-                    st.dispatch(f, uapi::MSG_BROADCAST, self.now(), wake);
+                    st.dispatch(f, uapi::MSG_BROADCAST, || self.now(), wake);
                 }
             }
             Action::Dropped(e) => st.counters.count_rx_drop(e),

@@ -56,13 +56,18 @@ pub(crate) const READ_FILL: u8 = 0xff;
 ///
 /// # Invariants
 ///
-/// - `1 <= len <= buf.len()` while `active`; `buf[0]` holds `own_addr`.
-/// - `max_len <= buf.len()`.
+/// - `1 <= max_len <= buf.len()` (for `CAP >= 1`: no assembler has less room than the address
+///   byte).
+/// - `limit` is `max_len` while a frame is active (since a write request or a data byte) and 0
+///   otherwise, so a frame is active exactly when `limit != 0`.
+/// - `1 <= len <= max_len` while a frame is active; `buf[0]` holds `own_addr`.
 pub(crate) struct Assembler<const CAP: usize> {
     buf: [u8; CAP],
     len: usize,
     max_len: usize,
-    active: bool,
+    /// What `len` must stay below for a data byte to be stored without more checks: one
+    /// comparison in [`Self::byte`] covers both "a frame is active" and "it has room".
+    limit: usize,
     overflow: bool,
 }
 
@@ -74,12 +79,15 @@ impl<const CAP: usize> Assembler<CAP> {
         if CAP > 0 {
             buf[0] = own_addr;
         }
-        // INVARIANT: `max_len` is clamped to the buffer; `buf[0]` holds the address.
+        // A frame always has its address byte: a smaller limit refuses the same frames as 1.
+        let max_len = if max_len < 1 { 1 } else { max_len };
+        // INVARIANT: `max_len` is clamped to the buffer; no frame is active; `buf[0]` holds
+        // the address.
         Self {
             buf,
             len: 0,
             max_len: if max_len < CAP { max_len } else { CAP },
-            active: false,
+            limit: 0,
             overflow: false,
         }
     }
@@ -94,7 +102,7 @@ impl<const CAP: usize> Assembler<CAP> {
     /// Returns true if a frame has data but has not ended yet (no STOP, repeated START or
     /// read request since its first byte).
     pub(crate) fn in_progress(&self) -> bool {
-        self.active && self.len > 1
+        self.limit != 0 && self.len > 1
     }
 
     /// Feeds one event; see [`Action`] for what the caller does next.
@@ -134,34 +142,59 @@ impl<const CAP: usize> Assembler<CAP> {
     /// Takes a data byte (`Event::WriteReceived`), the event of every byte of every frame;
     /// false if it is refused (NAK): the frame is already `max_len` long. A data byte never
     /// ends a frame, so the caller has nothing more to do.
+    ///
+    /// The path of nearly every byte is one comparison (`len < limit`: a frame is active and
+    /// has room), the buffer's bounds check and two stores; the rest is out of line.
     #[inline]
     pub(crate) fn byte(&mut self, byte: u8) -> bool {
-        if !self.active {
+        let len = self.len;
+        if len < self.limit {
+            if let Some(slot) = self.buf.get_mut(len) {
+                *slot = byte;
+                // INVARIANT: `len < limit == max_len`, so the frame stays within `max_len`
+                // (and `len + 1` cannot overflow).
+                self.len = len + 1;
+                return true;
+            }
+        }
+        self.byte_slow(byte)
+    }
+
+    /// [`Self::byte`] when no frame is active or it is full.
+    #[inline(never)]
+    fn byte_slow(&mut self, byte: u8) -> bool {
+        if self.limit == 0 {
             // Some controllers deliver data without a write request after an error: treat it
             // as the start of a frame rather than losing it.
             self.start();
         }
-        if self.len >= self.max_len {
-            self.overflow = true;
-            return false;
+        match self.buf.get_mut(self.len) {
+            Some(slot) if self.len < self.max_len => {
+                *slot = byte;
+                self.len += 1;
+                true
+            }
+            _ => {
+                self.overflow = true;
+                false
+            }
         }
-        self.buf[self.len] = byte;
-        self.len += 1;
-        true
     }
 
     fn start(&mut self) {
-        self.active = true;
+        // INVARIANT: the frame is active; the address byte at `buf[0]` is the first byte of
+        // every frame, and `1 <= max_len`.
+        self.limit = self.max_len;
         self.overflow = false;
-        // INVARIANT: the address byte at `buf[0]` is the first byte of every frame.
         self.len = 1;
     }
 
     /// Ends the frame in progress and returns its length and overflow flag, or `None` if no
     /// data byte was received since the write request.
     fn finish_raw(&mut self) -> Option<(usize, bool)> {
-        let was_active = self.active;
-        self.active = false;
+        let was_active = self.limit != 0;
+        // INVARIANT: no frame is active.
+        self.limit = 0;
         if !was_active || self.len <= 1 {
             // A write with no data (an address probe) carries nothing to deliver.
             return None;

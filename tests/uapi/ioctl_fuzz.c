@@ -454,6 +454,7 @@ int main(int argc, char **argv)
 	}
 	for (i = 0; i < n; i++) {
 		int fd;
+		long ret;
 		struct pollfd pfd;
 
 		d = (int)below((uint32_t)ndevs);
@@ -470,11 +471,13 @@ int main(int argc, char **argv)
 		case 1:
 			pfd.fd = fd;
 			pfd.events = (short)rnd();
-			book("poll", 0, poll(&pfd, 1, 0), errno, 0);
+			/* The call first: in one argument list errno may be read before it. */
+			ret = poll(&pfd, 1, 0);
+			book("poll", 0, ret, errno, 0);
 			break;
 		case 2:
-			book("lseek", 0, lseek(fd, (off_t)below(100), (int)below(3)) < 0 ? -1 : 0,
-			     errno, 0);
+			ret = lseek(fd, (off_t)below(100), (int)below(3)) < 0 ? -1 : 0;
+			book("lseek", 0, ret, errno, 0);
 			break;
 		case 3:
 		case 4:
