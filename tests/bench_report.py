@@ -182,8 +182,10 @@ def render(machines):
     block = 2 * CELL + 8  # a machine's columns: two figures and the ratio
 
     def mine(items, i, item):
-        """This machine's item at the place of `item` (the same bench.py made them all)."""
-        if items and i < len(items) and items[i][:2] == item[:2]:
+        """This machine's item at the place of `item` (the same bench.py made them all): of
+        the same kind, and for a row the same label (a text line may differ)."""
+        if items and i < len(items) and items[i][0] == item[0] and \
+                (item[0] == "text" or items[i][1] == item[1]):
             return items[i]
         return None
 
@@ -254,7 +256,7 @@ def plot_machine(name, res, ax1, ax2):
     ax1.set_title(f"{name}: request round trip, all samples")
     ax1.tick_params(axis="y", labelsize=7)
     width = 0.38
-    for i, (drv, name) in enumerate(((C, "ipmb_dev_int.ko"), (RUST, "ipmb.ko"))):
+    for i, (drv, module) in enumerate(((C, "ipmb_dev_int.ko"), (RUST, "ipmb.ko"))):
         med, lo, hi = [], [], []
         for size in res["sizes"]:
             m, a, b = summary([r["cost"][f"{drv}/{size}"]["byte_ns"] for r in rounds])
@@ -262,7 +264,7 @@ def plot_machine(name, res, ax1, ax2):
             lo.append(m - a)
             hi.append(b - m)
         xs = [j + (i - 0.5) * width for j in range(len(res["sizes"]))]
-        ax2.bar(xs, med, width, yerr=[lo, hi], capsize=4, label=name)
+        ax2.bar(xs, med, width, yerr=[lo, hi], capsize=4, label=module)
     ax2.set_xticks(range(len(res["sizes"])))
     ax2.set_xticklabels([f"{s}-byte frames" for s in res["sizes"]])
     ax2.set_ylabel("ns per byte in the target callback (median, range of rounds)")
