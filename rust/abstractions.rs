@@ -12,6 +12,7 @@ pub(crate) mod i2c_target;
 pub(crate) mod irq_lock;
 pub(crate) mod miscdev;
 pub(crate) mod poll_queue;
+pub(crate) mod stack_buf;
 pub(crate) mod sysfs;
 pub(crate) mod workqueue;
 

@@ -12,6 +12,7 @@
 //! (`instance/writers.rs`). The ioctls (the `ipmb.h` ABI) are in `chardev/ioctl.rs`. The rules for
 //! contexts and locks are those of `rust/instance.rs`.
 
+use core::mem::MaybeUninit;
 use kernel::{
     fs::{
         file::flags::O_NONBLOCK,
@@ -28,7 +29,8 @@ use kernel::{
 use crate::{
     abstractions::{
         miscdev,
-        poll_queue::PollTable, //
+        poll_queue::PollTable,
+        stack_buf::zeroed_prefix, //
     },
     instance::{
         Inbox,
@@ -52,6 +54,10 @@ const EPOLLOUT: u32 = 0x0004;
 const EPOLLERR: u32 = 0x0008;
 const EPOLLHUP: u32 = 0x0010;
 const EPOLLRDNORM: u32 = 0x0040;
+
+/// Bytes `read()` zeroes in its buffer at least ([`zeroed_prefix`]): a fixed count the
+/// compiler zeroes in line, which covers a frame of IPMB's 32 bytes and its header.
+const ZEROED_MIN: usize = 64;
 
 /// One open file of `/dev/ipmb-N`.
 ///
@@ -109,17 +115,23 @@ impl miscdev::MiscFile for OpenFile {
 
     fn read(&self, file: &File, mut buf: UserSliceWriter) -> Result<usize> {
         let instance = &self.instance;
-        // The frame lands at `REPLY_HDR`, the length byte just before it.
-        let mut out: ReadBuf = [0u8; REPLY_HDR + MAX_LEN_LIMIT];
-        let (end, from) = {
+        // The frame lands at `REPLY_HDR`, the length byte just before it. Only the part the
+        // frame fills is initialised, under the lock once its length is known: zeroing the
+        // whole buffer (248 bytes) cost every call, the ones that find nothing too, more than
+        // the rest of the path.
+        let mut store = MaybeUninit::<ReadBuf>::uninit();
+        let (out, end, from) = {
             let mut guard = instance.rx.lock();
             loop {
                 if guard.st.dead {
                     return Err(ENODEV);
                 }
                 // The responses to this file's `write()` requests, and the shared queue.
-                if let Some(got) = guard.st.pop_read(self.client, &mut out) {
-                    break got;
+                if let Some((len, from)) = guard.st.read_next(self.client) {
+                    let out = zeroed_prefix::<_, ZEROED_MIN>(&mut store, len);
+                    // `read_next` found the frame, under the same lock.
+                    let end = guard.st.take_read(from, out).ok_or(EIO)?;
+                    break (out, end, from);
                 }
                 if Self::nonblock(file) {
                     return Err(EAGAIN);
@@ -132,9 +144,10 @@ impl miscdev::MiscFile for OpenFile {
         // The length byte counts every byte after itself; frames are at most 240 bytes. It
         // goes over the last byte of a reply's stamp, put back for `read_done`.
         let n = end - REPLY_HDR;
-        let stamp_byte = core::mem::replace(&mut out[REPLY_HDR - 1], n as u8);
+        let len_at = out.get_mut(REPLY_HDR - 1).ok_or(EIO)?;
+        let stamp_byte = core::mem::replace(len_at, n as u8);
         let count = buf.len().min(n + 1);
-        let copied = buf.write_slice(&out[REPLY_HDR - 1..REPLY_HDR - 1 + count]);
+        let copied = buf.write_slice(out.get(REPLY_HDR - 1..REPLY_HDR - 1 + count).ok_or(EIO)?);
         out[REPLY_HDR - 1] = stamp_byte;
         // Not copied: the frame goes back to the head for the next reader.
         let mut wake = Wake::default();

@@ -36,8 +36,17 @@ RUN, STATS = f"{LOAD}/run", f"{LOAD}/stats"
 CLIENT_PORT, LOAD_PORT = 0, 1
 SIZES = (8, 32, 240)
 COST_FRAMES = 300
-RATE_FRAMES = 1000
-RATES = (2000, 5000, 10000, 20000, 50000, 0)  # frames/s offered; 0: unpaced
+# (b): frames per trial, 39 times either driver's queue (QUEUE_LEN), so that a queue that only
+# absorbs a burst adds at most 1/39 to a rate found without loss.
+RATE_FRAMES = 10000
+QUEUE_LEN = 256  # ipmb_dev_int's REQUEST_QUEUE_MAX_LEN (fixed); ipmb.ko's queue_len (default)
+# (b)'s placements: the CPU of the load (whose irq_work runs the target callbacks) and the
+# reader's. Unpinned, the scheduler put the reader beside the load in some runs and not in
+# others, which is why the unpaced row did not repeat.
+PLACEMENTS = {"one-cpu": (0, 0), "two-cpus": (0, 1)}
+LADDER_START, LADDER_STEP, BISECTIONS = 20000, 1.25, 5  # (b)'s search, frames/s
+READCOST_FRAMES = 200  # (b)'s read() path from a queue filled beforehand: fewer than QUEUE_LEN
+PACED = 0.99  # a trial counts only if the load kept this share of the offered rate
 LATENCY_SAMPLES = 100
 SPEEDS = (100, 400, 1000)
 REQUESTS = 16  # per round and path: 4 per command, under the 64 per 5 s a seq allows
@@ -50,9 +59,14 @@ def say(text=""):
     print(text, flush=True)
 
 
-def bench(*args):
-    """Runs ipmb-bench; returns its "key value" lines as a dict (samples: a list)."""
-    p = subprocess.run([BENCH, *map(str, args)], capture_output=True, text=True, timeout=600)
+def bench(*args, cpus=None):
+    """Runs ipmb-bench, with its writer and reader pinned to cpus (writer, reader) if given;
+    returns its "key value" lines as a dict (samples: a list)."""
+    env = dict(os.environ)
+    if cpus is not None:
+        env.update(IPMB_BENCH_WRITER_CPU=str(cpus[0]), IPMB_BENCH_READER_CPU=str(cpus[1]))
+    p = subprocess.run([BENCH, *map(str, args)], capture_output=True, text=True, timeout=600,
+                       env=env)
     if p.returncode != 0:
         raise AssertionError(f"ipmb-bench {' '.join(map(str, args))}: {p.stderr.strip()}")
     out = {}
@@ -173,9 +187,9 @@ def probe(inst):
             lib.vbus_param(k, 0)
 
 
-def cost_and_rate(inst, order):
-    """(a) cost in the target callback, (b) receive rate and drops, one round."""
-    out = {"cost": {}, "rate": {}}
+def cost(inst, order):
+    """(a) cost in the target callback, one round."""
+    out = {"cost": {}}
     for drv in order:
         inst.rebind(drv)
         for size in SIZES:
@@ -196,18 +210,83 @@ def cost_and_rate(inst, order):
                 "byte_max_ns": s["byte"][3], "stop_max_ns": s["stop"][3],
                 "read": d["read"], "sent": s["run_ok"], "clock_ns": s["clock_ns"],
             }
-        frames = [ipmb_frame(32, i) for i in range(8)]
-        for rate in RATES:
-            reset()
-            gap = 10**9 // rate if rate else 0
-            d = bench("drain", inst.dev, RUN, run_cmd(RATE_FRAMES, gap, frames))
-            s = lib.load_stats()
-            span = max(d["last_read_ns"], s["run_end_ns"]) - s["run_start_ns"]
-            out["rate"][f"{drv}/{rate}"] = {
-                "offered": RATE_FRAMES / ((s["run_end_ns"] - s["run_start_ns"]) / 1e9),
-                "accepted": d["read"] / (span / 1e9), "read": d["read"],
-                "nak": s["run_failed"], "dropped": RATE_FRAMES - d["read"],
-            }
+    return out
+
+
+def rate_trial(inst, rate, cpus):
+    """(b) one trial: RATE_FRAMES 32-byte frames offered at `rate` frames/s (0: unpaced), the
+    load and the C reader on `cpus`. Lost: sent minus read, so that the C driver's silent
+    drops count, plus the transfers the bus failed (NAKed)."""
+    frames = [ipmb_frame(32, i) for i in range(8)]
+    reset()
+    gap = 10**9 // rate if rate else 0
+    d = bench("drain", inst.dev, RUN, run_cmd(RATE_FRAMES, gap, frames), cpus=cpus)
+    s = lib.load_stats()
+    span = max(d["last_read_ns"], s["run_end_ns"]) - s["run_start_ns"]
+    return {
+        "rate": rate, "offered": RATE_FRAMES / ((s["run_end_ns"] - s["run_start_ns"]) / 1e9),
+        "accepted": d["read"] / (span / 1e9), "read": d["read"], "sent": s["run_ok"],
+        "nak": s["run_failed"], "lost": RATE_FRAMES - d["read"],
+    }
+
+
+def rate_search(inst, cpus):
+    """(b) the highest offered rate without loss, with the load and the reader on `cpus`: up a
+    ladder (LADDER_STEP apart) to the first rate with loss, then BISECTIONS halvings of the
+    last step. A rate counts as taken if nothing was lost and the load kept its pace (PACED);
+    `limit` says what stopped the search there: frames lost ("loss"), or the load falling
+    behind its pace with nothing lost ("pace": the CPUs are full)."""
+    trials = []
+
+    def taken(rate):
+        t = rate_trial(inst, rate, cpus)
+        trials.append(t)
+        return t["lost"] == 0 and t["offered"] >= PACED * rate
+
+    lo, hi, rate = 0, None, LADDER_START
+    while hi is None:
+        if taken(rate):
+            lo, rate = rate, int(rate * LADDER_STEP)
+        else:
+            hi = rate
+    for _ in range(BISECTIONS):
+        mid = (lo + hi) // 2
+        if taken(mid):
+            lo = mid
+        else:
+            hi = mid
+    best = max((t for t in trials if t["rate"] == lo), key=lambda t: t["offered"], default=None)
+    above = [t for t in trials if t["rate"] > lo]
+    return {
+        "highest": best["offered"] if best else 0.0, "highest_nominal": lo,
+        "limit": "loss" if any(t["lost"] for t in above) else "pace", "trials": trials,
+    }
+
+
+def read_cost(inst):
+    """(b) the read path alone: READCOST_FRAMES frames queued with nobody reading, then read()
+    one by one (no wake-up, no sleep); medians in ns."""
+    frames = [ipmb_frame(32, i) for i in range(8)]
+    d = bench("readcost", inst.dev, RUN, run_cmd(READCOST_FRAMES, 0, frames))
+    v = sorted(d["samples"])
+    return {"read_ns": v[len(v) // 2] if v else 0, "reads": len(v),
+            **{k: d[k] for k in ("poll_ready_ns", "read_empty_ns", "poll_empty_ns")}}
+
+
+def rate(inst, order):
+    """(b) receive throughput, one round: per driver the read path alone, and per placement
+    the search for the highest rate without loss.
+
+    No unpaced run: its figures did not repeat. Unpaced, the load's task never sleeps, so the
+    reader drains only when the scheduler lets it: on the load's CPU when its wake-up preempts
+    the load (or not), on the other CPU when QEMU switches to that CPU (under -icount one
+    emulated CPU runs at a time). Unpinned, the reader sat on either CPU from run to run."""
+    out = {"rate": {}}
+    for drv in order:
+        inst.rebind(drv)
+        out["rate"][f"{drv}/read"] = read_cost(inst)
+        for place, cpus in PLACEMENTS.items():
+            out["rate"][f"{drv}/{place}"] = {"search": rate_search(inst, cpus)}
     return out
 
 
@@ -301,7 +380,7 @@ def round_trips(inst, ipmi_client, resp_dev, r):
 
 
 def main():
-    global BENCH
+    global BENCH, ROUNDS, COST_FRAMES, RATE_FRAMES, LATENCY_SAMPLES, REQUESTS
     ap = argparse.ArgumentParser()
     ap.add_argument("--repo", required=True)
     ap.add_argument("--kdir", required=True)
@@ -310,13 +389,16 @@ def main():
                          "tests/vbus/i2c_vbus.ko built for the booted kernel")
     ap.add_argument("--probe", action="store_true",
                     help="prints the guest's timer facts and what a bus transfer costs, no bench")
+    ap.add_argument("--rate-only", action="store_true",
+                    help="(b) alone (receive throughput), for work on it: no table of the rest")
+    ap.add_argument("--rounds", type=int, default=ROUNDS, help="rounds kept (after a warm-up)")
     ap.add_argument("--quick", action="store_true",
                     help="one round of few events: checks the bench works, figures mean nothing")
     args = ap.parse_args()
     lib.configure(args.repo, args.kdir)
+    ROUNDS = args.rounds
     if args.quick:
-        global ROUNDS, COST_FRAMES, RATE_FRAMES, LATENCY_SAMPLES, REQUESTS
-        ROUNDS, COST_FRAMES, RATE_FRAMES, LATENCY_SAMPLES, REQUESTS = 1, 20, 50, 5, 4
+        ROUNDS, COST_FRAMES, RATE_FRAMES, LATENCY_SAMPLES, REQUESTS = 1, 20, 300, 5, 4
     BENCH = os.path.join(args.repo, "build", "bench", "ipmb-bench")
     if args.modules:
         base = os.path.join(args.repo, args.modules)
@@ -336,7 +418,7 @@ def main():
 
     a = lib.vbus(8, fw_client=0, fw_i2c_protocol=1)
     lib.insmod("ipmb_dev_int")
-    lib.insmod("ipmb", "max_frame_len=240")
+    lib.insmod("ipmb", f"max_frame_len=240 queue_len={QUEUE_LEN}")
     lib.insmod("ipmi_devintf")
     lib.insmod("ipmi_ipmb", f"bmcaddr=0x{SAT:x}")
     inst = lib.Instance(a[0], BMC, driver=None, new=False)
@@ -369,8 +451,9 @@ def main():
         return 0
 
     result = {"clocksource": cs, "hrtimer_res_ns": res * 1e9, "rounds": ROUNDS,
-              "sizes": SIZES, "rates": RATES, "speeds": SPEEDS, "requests": REQUESTS,
-              "cost_frames": COST_FRAMES, "rate_frames": RATE_FRAMES,
+              "sizes": SIZES, "speeds": SPEEDS, "requests": REQUESTS,
+              "cost_frames": COST_FRAMES, "rate_frames": RATE_FRAMES, "queue_len": QUEUE_LEN,
+              "placements": PLACEMENTS, "readcost_frames": READCOST_FRAMES,
               "latency_samples": LATENCY_SAMPLES, "rounds_data": []}
     # The guest (tests/qemu/init.sh): x86_64 or ast2600-evb, for tests/bench_report.py.
     result["machine"] = os.environ.get("IPMB_MACHINE", "")
@@ -379,11 +462,15 @@ def main():
         for r in range(ROUNDS + 1):
             order = DRIVERS if r % 2 == 0 else DRIVERS[::-1]
             t0 = time.monotonic()
-            rd = cost_and_rate(inst, order)
-            rd["latency"] = latency(inst, order)
-            rd["teardown"] = teardown(inst, order)
-            rd["memory"] = memory(inst, extra, order)
-            rd["rtt"] = round_trips(inst, ipmi_client, resp.dev, r)
+            rd = {} if args.rate_only else cost(inst, order)
+            rd.update(rate(inst, order))
+            if args.rate_only:
+                say(f"bench: round {r}: " + json.dumps(rd))
+            else:
+                rd["latency"] = latency(inst, order)
+                rd["teardown"] = teardown(inst, order)
+                rd["memory"] = memory(inst, extra, order)
+                rd["rtt"] = round_trips(inst, ipmi_client, resp.dev, r)
             say(f"bench: round {r} done in {time.monotonic() - t0:.1f} s"
                 + (" (warm-up, not kept)" if r == 0 else ""))
             if r > 0:

@@ -108,25 +108,24 @@ def table(res):
     clock = statistics.median(r["cost"][f"{C}/8"]["clock_ns"] for r in rounds)
     lines.append(f"  (every figure includes one clock read, {clock:.0f} ns at least)")
 
-    head(f"(b) receive, 32-byte frames, {res['rate_frames']} per rate, a C reader draining")
-    best = {}
-    for drv in (C, RUST):
-        best[drv] = []
-        for r in rounds:
-            ok = [rate for rate in res["rates"] if rate and r["rate"][f"{drv}/{rate}"]["dropped"] == 0]
-            best[drv].append(max(ok) if ok else 0)
-    for rate in res["rates"]:
-        name = f"offered {rate}/s" if rate else "unpaced"
-        c = summary([r["rate"][f"{C}/{rate}"]["accepted"] for r in rounds])
-        rr = summary([r["rate"][f"{RUST}/{rate}"]["accepted"] for r in rounds])
-        row(f"{name}: read frames/s", c, rr)
-        c = summary([r["rate"][f"{C}/{rate}"]["dropped"] for r in rounds])
-        rr = summary([r["rate"][f"{RUST}/{rate}"]["dropped"] for r in rounds])
-        row(f"{name}: lost (NAK or dropped)", c, rr, ratio=False)
-    row("highest offered rate, no loss", summary(best[C]), summary(best[RUST]))
-    c = summary([r["rate"][f"{C}/0"]["offered"] for r in rounds])
-    rr = summary([r["rate"][f"{RUST}/0"]["offered"] for r in rounds])
-    row("unpaced: rate the bus offered", c, rr)
+    head(f"(b) receive, 32-byte frames, a C reader draining, {res['rate_frames']} frames per "
+         f"trial, queues of {res['queue_len']} frames")
+    places = {"one-cpu": "load, callbacks and reader on one CPU",
+              "two-cpus": "reader on the other CPU"}
+    for place in res["placements"]:
+        key = [f"{drv}/{place}" for drv in (C, RUST)]
+        lines.append(f"  {places[place]}:")
+        row("  highest rate, no loss, frames/s",
+            *(summary([r["rate"][k]["search"]["highest"] for r in rounds]) for k in key))
+        stops = ["/".join(sorted({r["rate"][k]["search"]["limit"] for r in rounds}))
+                 for k in key]
+        lines.append(f"  {'    stopped by (loss or pace)':{w}}{stops[0]:>24}{stops[1]:>24}")
+    lines.append(f"  read path alone, {res['readcost_frames']} frames queued first, ns:")
+    for field, label in (("read_ns", "  read() of a queued frame"),
+                         ("read_empty_ns", "  read() finding none (EAGAIN)"),
+                         ("poll_ready_ns", "  poll() finding a frame")):
+        row(label, *(summary([r["rate"][f"{drv}/read"][field] for r in rounds])
+                     for drv in (C, RUST)))
 
     head(f"(c) read() latency, STOP callback to the reader's return, {res['latency_samples']} "
          "per round, us")

@@ -175,7 +175,9 @@ pub fn run(data: &[u8]) {
     };
     let mut model = Model {
         own,
-        max_len: max_len.min(CAP),
+        // A frame always has its address byte: the assembler takes a limit below 1 as 1,
+        // which refuses the same frames.
+        max_len: max_len.clamp(1, CAP),
         open: None,
         queue: VecDeque::new(),
         queue_len,

@@ -359,6 +359,12 @@ impl Clients {
         Some(u64::from_le_bytes(stamp))
     }
 
+    /// The length of the oldest record in client `c`'s reply box (its stamp included), if one
+    /// waits.
+    pub(crate) fn reply_len(&mut self, c: usize) -> Option<usize> {
+        Some(self.inbox(c)?.replies.peek()?.len())
+    }
+
     /// Takes the oldest record of mailbox `which` of client `c` into `out`; returns its
     /// length. Its place stays reserved until [`Self::delivered`] or [`Self::put_back`],
     /// whichever the copy to userspace calls for.

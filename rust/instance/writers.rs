@@ -81,26 +81,55 @@ impl State {
         false
     }
 
+    /// Where the frame a `read()` of client `c` (or of a file without a place) takes now comes
+    /// from: its reply box or the shared queue, whichever arrived first; `None` if neither
+    /// has one.
+    fn read_source(&mut self, c: Option<usize>) -> Option<Source> {
+        if let Some(c) = c {
+            if let Some(stamp) = self.clients.reply_stamp(c) {
+                if self.ring.is_empty() || stamp <= self.shared_out {
+                    return Some(Source::Replies(c));
+                }
+            }
+        }
+        (!self.ring.is_empty()).then_some(Source::Shared)
+    }
+
+    /// The frame a `read()` of client `c` takes now, if there is one: how much of a read
+    /// buffer [`Self::pop_read`] fills with it (where it will end), so that `read()`
+    /// initialises only that, and where it comes from.
+    pub(crate) fn read_next(&mut self, c: Option<usize>) -> Option<(usize, Source)> {
+        let from = self.read_source(c)?;
+        let end = match from {
+            Source::Replies(c) => self.clients.reply_len(c)?,
+            Source::Shared => REPLY_HDR + self.ring.peek()?.len(),
+        };
+        Some((end, from))
+    }
+
     /// Takes the oldest frame for a `read()` of client `c` (or of a file without a place) into
     /// `buf` at `REPLY_HDR`: from its reply box or the shared queue, whichever arrived first.
     /// Returns where the frame ends in `buf` and where it came from; a reply's place stays
-    /// reserved until [`Self::read_done`].
-    pub(crate) fn pop_read(
-        &mut self,
-        c: Option<usize>,
-        buf: &mut ReadBuf,
-    ) -> Option<(usize, Source)> {
-        let reply = c.and_then(|c| Some((c, self.clients.reply_stamp(c)?)));
-        if let Some((c, stamp)) = reply {
-            if self.ring.is_empty() || stamp <= self.shared_out {
-                let n = self.clients.take(c, Queue::Replies, buf)?;
-                return Some((n, Source::Replies(c)));
+    /// reserved until [`Self::read_done`]. A frame longer than `buf` is cut to it. (`read()`
+    /// itself calls [`Self::read_next`] and [`Self::take_read`], to size its buffer between.)
+    #[cfg(CONFIG_KUNIT)]
+    pub(crate) fn pop_read(&mut self, c: Option<usize>, buf: &mut [u8]) -> Option<(usize, Source)> {
+        let from = self.read_source(c)?;
+        Some((self.take_read(from, buf)?, from))
+    }
+
+    /// Takes the oldest frame of `from` (what [`Self::read_next`] found, under the same lock)
+    /// into `buf` as [`Self::pop_read`] does; returns where it ends in `buf`.
+    pub(crate) fn take_read(&mut self, from: Source, buf: &mut [u8]) -> Option<usize> {
+        match from {
+            Source::Replies(c) => self.clients.take(c, Queue::Replies, buf),
+            Source::Shared => {
+                let n = self.ring.pop_into(buf.get_mut(REPLY_HDR..)?)?;
+                self.shared_out += 1;
+                self.shared_taken += 1;
+                Some(REPLY_HDR + n)
             }
         }
-        let n = self.ring.pop_into(buf.get_mut(REPLY_HDR..)?)?;
-        self.shared_out += 1;
-        self.shared_taken += 1;
-        Some((REPLY_HDR + n, Source::Shared))
     }
 
     /// Ends a [`Self::pop_read`]: the frame `buf[..end]` reached userspace (`copied`), or goes

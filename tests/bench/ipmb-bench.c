@@ -11,6 +11,12 @@
  *                          Prints read (frames), last_read_ns, and the CPUs the writer and
  *                          the reader ended on (writer_cpu, reader_cpu). IPMB_BENCH_WRITER_CPU
  *                          and IPMB_BENCH_READER_CPU in the environment pin either.
+ *   readcost DEV RUN CMD   opens DEV, writes CMD to RUN with nobody reading (the frames stay
+ *                          queued: CMD plays fewer than the queue holds), then times one
+ *                          poll() that finds a frame (poll_ready_ns), one read() per queued
+ *                          frame (samples: ns each), the read() that finds the queue empty
+ *                          (read_empty_ns, EAGAIN) and a poll() that finds nothing
+ *                          (poll_empty_ns, no wait): the read path without wake-ups.
  *   latency DEV RUN STATS N CMD
  *                          N times: a reader blocked in read(); another thread writes CMD
  *                          (one frame) to RUN; the reader's return time minus the start of
@@ -169,6 +175,48 @@ static int cmd_drain(char **argv)
 	printf("read %ld\nlast_read_ns %lld\nwriter_cpu %d\nreader_cpu %d\n", d.frames,
 	       (long long)d.last_ns, sched_getcpu(), d.cpu);
 	close(d.fd);
+	return 0;
+}
+
+/* readcost */
+
+static int cmd_readcost(char **argv)
+{
+	int fd = open(argv[0], O_RDWR | O_NONBLOCK);
+	struct pollfd p = { .events = POLLIN };
+	int64_t t0, poll_ready, read_empty, poll_empty;
+	char buf[512];
+	int n = 0;
+
+	if (fd < 0)
+		die(argv[0]);
+	p.fd = fd;
+	write_file(argv[1], argv[2]);
+	t0 = now_ns();
+	if (poll(&p, 1, 0) != 1)
+		die("poll (a frame queued)");
+	poll_ready = now_ns() - t0;
+	for (;;) {
+		ssize_t r;
+
+		t0 = now_ns();
+		r = read(fd, buf, sizeof(buf));
+		if (r < 0)
+			break;
+		if (n < MAX_SAMPLES)
+			samples[n++] = now_ns() - t0;
+	}
+	read_empty = now_ns() - t0;
+	if (errno != EAGAIN)
+		die("read");
+	t0 = now_ns();
+	if (poll(&p, 1, 0) != 0)
+		die("poll (queue empty)");
+	poll_empty = now_ns() - t0;
+	printf("poll_ready_ns %lld\nread_empty_ns %lld\npoll_empty_ns %lld\n",
+	       (long long)poll_ready, (long long)read_empty, (long long)poll_empty);
+	print_samples(n);
+	close(fd);
 	return 0;
 }
 
@@ -399,6 +447,7 @@ static const struct {
 	int (*fn)(char **argv);
 } subcommands[] = {
 	{ "drain", 3, cmd_drain },
+	{ "readcost", 3, cmd_readcost },
 	{ "latency", 5, cmd_latency },
 	{ "req-kernel", 3, cmd_req_kernel },
 	{ "req-user", 4, cmd_req_user },

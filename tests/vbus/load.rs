@@ -11,8 +11,10 @@
 //!   its events reach the target byte by byte in hard-IRQ context, all in one interrupt, or
 //!   one per interrupt at the `speed_khz` wire clock, and the fault injection parameters apply.
 //!   With `gap_ns` > 0 message `i` starts no earlier than `i * gap_ns` after the first (an
-//!   offered rate); with 0 each starts as soon as the previous one is delivered. No userspace
-//!   and no i2c-dev run between the messages. A signal ends the run early (`-EINTR`).
+//!   offered rate; the source sleeps on an hrtimer until then, it never busy-waits, so other
+//!   tasks of its CPU run between messages); with 0 each starts as soon as the previous one
+//!   is delivered. The load involves no userspace and no i2c-dev between its messages. A
+//!   signal ends the run early (`-EINTR`).
 //! - `stats` (read; any write resets it): the time spent in the target callback per event kind
 //!   (`address`, `byte`, `stop`, `other`: count, sum, min, max in ns, and `hist_<kind>`: a
 //!   histogram, `bucket:count` for the non-empty buckets of `bucket_ns` (1 ns), so that medians
@@ -42,10 +44,7 @@ use kernel::{
         Atomic,
         Relaxed, //
     },
-    time::{
-        delay::fsleep,
-        Delta, //
-    },
+    time::Delta,
     uaccess::UserSliceReader, //
 };
 
@@ -398,6 +397,20 @@ impl LoadTarget {
     }
 }
 
+/// Sleeps `wait_ns` (> 0), rounded up to a microsecond, on an hrtimer without slack.
+///
+/// Never busy-waits, unlike `fsleep()` (a `udelay()` loop up to 10 us): a controller leaves
+/// the CPU to others between frames, and a reader on the CPU of the load runs meanwhile. A
+/// late wake-up is made up for by the next message, which is due `gap_ns` after the previous
+/// one's due time, not after the wake-up.
+fn sleep_until_due(wait_ns: i64) {
+    let us = Delta::from_nanos(wait_ns).as_micros_ceil();
+    let us = kernel::ffi::c_ulong::try_from(us).unwrap_or(kernel::ffi::c_ulong::MAX);
+    // SAFETY: `usleep_range_state` may be called from process context with any range; the
+    // `run` write callback is process context and holds no lock.
+    unsafe { bindings::usleep_range_state(us, us, bindings::TASK_UNINTERRUPTIBLE) };
+}
+
 /// The `run` write callback: parses the command and plays it.
 fn run(target: &LoadTarget, reader: &mut UserSliceReader) -> Result {
     let len = reader.len();
@@ -424,7 +437,7 @@ fn run(target: &LoadTarget, reader: &mut UserSliceReader) -> Result {
         if cmd.gap_ns > 0 {
             let wait = start + i64::from(i) * cmd.gap_ns - now_ns();
             if wait > 0 {
-                fsleep(Delta::from_nanos(wait));
+                sleep_until_due(wait);
             }
         }
         let end = cmd.ends.get(frame).copied().unwrap_or(0);
