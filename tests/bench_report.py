@@ -76,7 +76,7 @@ class Lines:
     """The table of one machine, as items for render(): ("text", line) (lines.append: the same
     on every machine, or one line per machine), ("head", title) (a section with the drivers'
     columns), ("row", label, ipmb_dev_int.ko summary, ipmb.ko summary, scale, digits, ratio?),
-    ("cells", label, [text per column])."""
+    ("words", label, ipmb_dev_int.ko text, ipmb.ko text), ("cells", label, [text per column])."""
 
     def __init__(self):
         self.items = []
@@ -119,7 +119,7 @@ def table(res):
             *(summary([r["rate"][k]["search"]["highest"] for r in rounds]) for k in key))
         stops = ["/".join(sorted({r["rate"][k]["search"]["limit"] for r in rounds}))
                  for k in key]
-        lines.append(f"  {'    stopped by (loss or pace)':{w}}{stops[0]:>24}{stops[1]:>24}")
+        lines.items.append(("words", "    stopped by (loss or pace)", *stops))
     lines.append(f"  read path alone, {res['readcost_frames']} frames queued first, ns:")
     for field, label in (("read_ns", "  read() of a queued frame"),
                          ("read_empty_ns", "  read() finding none (EAGAIN)"),
@@ -214,6 +214,12 @@ def render(machines):
                 _, _, c, r, scale, digits, ratio = it
                 rt = f"{r[0] / c[0]:7.2f}x" if ratio and c[0] > 0 else ""
                 text += f"{fmt(c, scale, digits):>{CELL}}{fmt(r, scale, digits):>{CELL}}{rt:>8} |"
+            lines.append(text)
+        elif kind == "words":
+            text = f"  {label:{W}}"
+            for name, it, reason in theirs:
+                text += (f"{it[2]:>{CELL}}{it[3]:>{CELL}}{'':8} |" if it
+                         else f"{missing(reason, block):>{block}} |")
             lines.append(text)
         elif kind == "cells":
             lines.append(f"  {label}")
