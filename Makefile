@@ -9,8 +9,8 @@
 #   make demo             boot QEMU and show two IPMB nodes talking
 #   make samples          samples/ipmb-raw and samples/ipmb-responder
 #   make samples-arm      the same, static armhf, in build/arm/samples/ (for the ARM guest)
-#   make bench            ipmb.ko against the C driver on the bench kernel, same boot: table and
-#                         plot in build/bench/
+#   make bench            ipmb.ko against the C driver on the bench kernel, same boot, on x86 and
+#                         the AST2600 (BENCH_MACHINES): table side by side and plot in build/bench/
 #   make fuzz             libFuzzer on rust/proto/ (frame, assembler, ring, seqtab), each against
 #                         a reference model: FUZZ_RUNS executions per target (default 10 million)
 #   make soak             SOAK_S seconds (default 600) of traffic, bus faults and unbind/rmmod
@@ -156,7 +156,10 @@ soak: build/arm/uapi/ioctl_fuzz
 endif
 
 # ipmb.ko against ipmb_dev_int.ko in the same boot of the bench kernel (built on demand,
-# without the test kernel's debugging): the table and plot go to build/bench/. Asserts nothing.
+# without the test kernel's debugging), one boot per machine of BENCH_MACHINES (x86 and the
+# AST2600 by default): the table of both side by side and the plot go to build/bench/.
+# Asserts nothing.
+BENCH_MACHINES ?= x86 ast2600-evb
 BENCH_CFLAGS := -Wall -Wextra -Werror -O2 -Iinclude/uapi
 # Debian's python3 has Debian's python3-matplotlib (scripts/setup.sh kernel-bench).
 BENCH_PYTHON ?= $(firstword $(wildcard /usr/bin/python3) python3)
@@ -165,9 +168,22 @@ build/bench/ipmb-bench: tests/bench/ipmb-bench.c include/uapi/linux/ipmb.h
 	@mkdir -p build/bench
 	$(CC) $(BENCH_CFLAGS) -pthread -o $@ $<
 
-bench: samples build/bench/ipmb-bench
-	@IPMB_KERNEL=bench KDIR= $(KMAKE) modules
-	@IPMB_KERNEL=bench KDIR= $(VBUS) modules
-	@IPMB_KERNEL=bench KDIR= scripts/ipmi-ipmb.sh
-	@python3 tests/qemu/run.py --mode bench --timeout 1800
-	@$(BENCH_PYTHON) tests/bench_report.py build/qemu/bench-console.log build/bench
+build/arm/bench/ipmb-bench: tests/bench/ipmb-bench.c include/uapi/linux/ipmb.h
+	@mkdir -p build/arm/bench
+	$(ARM_CC) $(BENCH_CFLAGS) -static -pthread -o $@ $<
+
+# What the guest runs besides the modules: ipmb-responder and ipmb-bench, x86 or static armhf.
+bench: $(if $(filter x86,$(BENCH_MACHINES)),samples build/bench/ipmb-bench) \
+	$(if $(filter-out x86,$(BENCH_MACHINES)),samples-arm build/arm/bench/ipmb-bench)
+	@set -e; for m in $(BENCH_MACHINES); do \
+		a=; [ "$$m" = x86 ] || a=arm; \
+		ARCH=$$a IPMB_KERNEL=bench KDIR= $(KMAKE) modules; \
+		ARCH=$$a IPMB_KERNEL=bench KDIR= $(VBUS) modules; \
+		ARCH=$$a IPMB_KERNEL=bench KDIR= scripts/ipmi-ipmb.sh; \
+	done
+	@set -e; for m in $(BENCH_MACHINES); do \
+		python3 tests/qemu/run.py --mode bench --machine $$m --timeout 3600; \
+	done
+	@$(BENCH_PYTHON) tests/bench_report.py \
+		$(foreach m,$(BENCH_MACHINES),build/qemu/$(if $(filter x86,$(m)),,$(m)-)bench-console.log) \
+		build/bench

@@ -8,15 +8,19 @@
 # (KSRC in the cached kernel's env file), copied to build/ipmi-ipmb/ and patched there; the
 # module goes where scripts/kmake.sh puts external modules (for x86 also build/ipmi-ipmb/).
 #
-# Usage: scripts/ipmi-ipmb.sh [make args]   (IPMB_KERNEL=bench for the bench kernel)
+# Usage: scripts/ipmi-ipmb.sh [make args]   (ARCH=arm for the ARM kernel, IPMB_KERNEL=bench
+# for the bench kernel of ARCH)
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 CACHE=${IPMB_CACHE:-${HOME:-$(getent passwd "$(id -u)" | cut -d: -f6)}/.cache/ipmb}
-if [ "${IPMB_KERNEL:-}" = bench ]; then
-	"$ROOT/scripts/setup.sh" kernel-bench >/dev/null; envfile=$CACHE/env-bench
-else
-	"$ROOT/scripts/setup.sh" kernel >/dev/null; envfile=$CACHE/env
-fi
+# The kernel scripts/kmake.sh builds against: its setup step and env file.
+case "${ARCH:-x86}-${IPMB_KERNEL:-test}" in
+arm-bench) step=kernel-bench-arm envfile=$CACHE/env-arm-bench ;;
+arm-*) step=kernel-arm envfile=$CACHE/env-arm ;;
+*-bench) step=kernel-bench envfile=$CACHE/env-bench ;;
+*) step=kernel envfile=$CACHE/env ;;
+esac
+"$ROOT/scripts/setup.sh" "$step" >/dev/null
 KSRC=$(sed -n 's/^KSRC=//p' "$envfile")
 src=$ROOT/build/ipmi-ipmb
 patch=$ROOT/tests/kernel/ipmi_ipmb-use-after-free.patch

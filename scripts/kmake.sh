@@ -7,8 +7,8 @@
 # build/<arch>/ (Kbuild's MO=), so x86 and ARM builds of one tree never mix; the x86 modules
 # are then copied next to their sources (./ipmb.ko, tests/vbus/i2c_vbus.ko), where the tests
 # and `insmod` instructions expect them. Extra arguments are passed to make.
-# IPMB_KERNEL=bench builds against the x86 bench kernel instead (no debugging; `make bench`),
-# into build/x86-bench/, and copies nothing next to the sources.
+# IPMB_KERNEL=bench builds against the bench kernel of $ARCH instead (no debugging; `make
+# bench`), into build/x86-bench/ or build/arm-bench/, and copies nothing next to the sources.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 CACHE=${IPMB_CACHE:-${HOME:-$(getent passwd "$(id -u)" | cut -d: -f6)}/.cache/ipmb}
@@ -27,7 +27,13 @@ if [ -z "${KDIR:-}" ]; then
 			"$ROOT/scripts/setup.sh" kernel; envfile=$CACHE/env
 		fi
 		;;
-	arm) "$ROOT/scripts/setup.sh" kernel-arm; envfile=$CACHE/env-arm ;;
+	arm)
+		if [ "${IPMB_KERNEL:-}" = bench ]; then
+			"$ROOT/scripts/setup.sh" kernel-bench-arm; envfile=$CACHE/env-arm-bench
+		else
+			"$ROOT/scripts/setup.sh" kernel-arm; envfile=$CACHE/env-arm
+		fi
+		;;
 	*) echo "kmake.sh: no cached kernel for ARCH=$ARCH (x86 or arm)" >&2; exit 1 ;;
 	esac
 	# shellcheck disable=SC1090
@@ -43,7 +49,7 @@ case "${ARCH:-$(uname -m)}" in
 x86 | x86_64 | i386) dir=x86 ;;
 *) dir=$ARCH ;;
 esac
-[ "${IPMB_KERNEL:-}" = bench ] && dir=x86-bench
+[ "${IPMB_KERNEL:-}" = bench ] && dir=$dir-bench
 out=$ROOT/build/$dir${SRC#"$ROOT"}
 mkdir -p "$out"
 args+=(MO="$out")

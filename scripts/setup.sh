@@ -13,6 +13,7 @@
 #             Aspeed device trees
 #   kernel-bench  the x86 bench kernel (make bench): the test kernel's configuration without its
 #             debugging (tests/kernel/bench.fragment), cached beside it; not part of `all`
+#   kernel-bench-arm  the same for the ARM test kernel
 #   qemu      QEMU 10.0.2 for ARM with the project's ipmb-peer device (scripts/setup-qemu.sh)
 #   armhf     busybox and Python for the ARM guest (scripts/setup-armhf.sh)
 #   clients   the real IPMI clients the e2e tests drive: python-ipmi, pinned, from PyPI into a
@@ -171,7 +172,7 @@ kmake() {
 # version, rustc, bindgen, LLVM, the architecture and the fragment; records it in ENVFILE.
 build_kernel() {
 	KARCH=$1
-	# What the in-progress marker (.ipmb-arch) names: the architecture, or x86-bench.
+	# What the in-progress marker (.ipmb-arch) names: the architecture, or x86-bench, arm-bench.
 	local ktag=${KTAG:-$KARCH} frag=$2 image=$3 envfile=$4 key
 	# A relative fragment is the repository's; an absolute one is generated (the bench kernel's).
 	[ "${frag#/}" != "$frag" ] || frag=$ROOT/$frag
@@ -246,19 +247,27 @@ step_kernel_arm() {
 	build_kernel arm tests/kernel/arm.fragment arch/arm/boot/zImage env-arm
 }
 
-# The x86 bench kernel: tests/kernel/config.fragment with every option that
+# The bench kernels (make bench), for ARCH x86 (default) or arm: the test kernel's fragment
+# (tests/kernel/config.fragment, or arm.fragment) with every option that
 # tests/kernel/bench.fragment names replaced by its line there, written to the cache (its hash
 # keys the build, so it sits beside the test kernel and is rebuilt when either file changes).
+# ARM has no KASAN to turn off; the rest of bench.fragment is the debugging arm.fragment adds.
 step_kernel_bench() {
-	local gen=$CACHE/fragments/x86-bench.fragment opts
+	local arch=${1:-x86} base image envfile opts gen
+	case "$arch" in
+	x86) base=config.fragment image=arch/x86/boot/bzImage envfile=env-bench ;;
+	arm) base=arm.fragment image=arch/arm/boot/zImage envfile=env-arm-bench ;;
+	*) die "no bench kernel for $arch" ;;
+	esac
+	gen=$CACHE/fragments/$arch-bench.fragment
 	mkdir -p "$CACHE/fragments"
 	opts=$(grep -oE 'CONFIG_[A-Z0-9_]+' "$ROOT/tests/kernel/bench.fragment" | sort -u)
 	{
-		grep -vwFf <(echo "$opts") "$ROOT/tests/kernel/config.fragment"
+		grep -vwFf <(echo "$opts") "$ROOT/tests/kernel/$base"
 		cat "$ROOT/tests/kernel/bench.fragment"
 	} >"$gen.tmp"
 	mv "$gen.tmp" "$gen"
-	KTAG=x86-bench build_kernel x86 "$gen" arch/x86/boot/bzImage env-bench
+	KTAG=$arch-bench build_kernel "$arch" "$gen" "$image" "$envfile"
 }
 
 write_env() {
@@ -291,7 +300,13 @@ kernel-bench)
 	step_packages
 	ensure_packages "bench packages" "${BENCH_PACKAGES[@]}"
 	step_bindgen
-	step_kernel_bench
+	step_kernel_bench x86
+	;;
+kernel-bench-arm)
+	step_packages
+	ensure_packages "bench packages" "${BENCH_PACKAGES[@]}"
+	step_bindgen
+	step_kernel_bench arm
 	;;
 qemu) "$ROOT/scripts/setup-qemu.sh" ;;
 armhf) "$ROOT/scripts/setup-armhf.sh" ;;
@@ -322,5 +337,5 @@ all)
 	wait "$armhf" || failed+=(armhf)
 	[ ${#failed[@]} -eq 0 ] || die "setup failed: ${failed[*]}"
 	;;
-*) die "usage: $0 [packages|bindgen|cargo-fuzz|sources|kernel|kernel-arm|kernel-bench|qemu|armhf|clients|all]" ;;
+*) die "usage: $0 [packages|bindgen|cargo-fuzz|sources|kernel|kernel-arm|kernel-bench|kernel-bench-arm|qemu|armhf|clients|all]" ;;
 esac

@@ -2,9 +2,10 @@
 # SPDX-License-Identifier: GPL-2.0
 """`make bench`, inside the guest: ipmb.ko against ipmb_dev_int.ko, same boot, same client.
 
-Runs on the bench kernel (no KASAN, lockdep, kmemleak; tests/kernel/bench.fragment) under QEMU's
-instruction counting (tests/qemu/run.py: -icount shift=0, a 1 GHz TSC given with
-tsc_early_khz= tsc=reliable): it prints the clocksource and the hrtimer
+Runs on the bench kernel (no KASAN, lockdep, kmemleak; tests/kernel/bench.fragment) of x86 or
+the AST2600 under QEMU's instruction counting (tests/qemu/run.py: -icount shift=0; on x86 a
+1 GHz TSC given with tsc_early_khz= tsc=reliable, on ARM the generic timer): it prints the
+clocksource and the hrtimer
 resolution, and refuses to measure on jiffies. The traffic comes from the virtual bus's
 kernel-side load source (tests/vbus/load.rs), the measuring from a C program
 (tests/bench/ipmb-bench.c): Python only sets things up and collects. One client, ipmb-dev at
@@ -454,6 +455,8 @@ def main():
               "cost_frames": COST_FRAMES, "rate_frames": RATE_FRAMES, "queue_len": QUEUE_LEN,
               "placements": PLACEMENTS, "readcost_frames": READCOST_FRAMES,
               "latency_samples": LATENCY_SAMPLES, "rounds_data": []}
+    # The guest (tests/qemu/init.sh): x86_64 or ast2600-evb, for tests/bench_report.py.
+    result["machine"] = os.environ.get("IPMB_MACHINE", "")
     try:
         # Round 0 warms caches and allocators up; it is not kept.
         for r in range(ROUNDS + 1):

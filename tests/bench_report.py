@@ -1,14 +1,16 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: GPL-2.0
-"""`make bench`, on the host: the table and the plot from the guest's raw figures.
+"""`make bench`, on the host: the table and the plot from the guests' raw figures.
 
-  bench_report.py CONSOLE_LOG OUTDIR
+  bench_report.py CONSOLE_LOG [CONSOLE_LOG...] OUTDIR
 
-reads the IPMB-BENCH-JSON line tests/bench.py printed on the guest's console, and writes
-OUTDIR/results.json (the raw figures), OUTDIR/table.txt (printed too) and OUTDIR/bench.png
-(matplotlib, Debian's python3-matplotlib; skipped with a note when it is missing). Each figure
-is the median over the rounds of a per-round value, with the spread [least-greatest] of the
-rounds; ratios are ipmb.ko over ipmb_dev_int.ko (or over the wire time).
+reads the IPMB-BENCH-JSON line tests/bench.py printed on each guest's console (one boot per
+machine: x86_64, ast2600-evb), and writes OUTDIR/results.json (the raw figures, by machine),
+OUTDIR/table.txt (printed too: the machines side by side) and OUTDIR/bench.png (matplotlib,
+Debian's python3-matplotlib; skipped with a note when it is missing; one row of plots per
+machine). Each figure is the median over the rounds of a per-round value, with the spread
+[least-greatest] of the rounds; ratios are ipmb.ko over ipmb_dev_int.ko of the same machine
+(or over the wire time). A machine whose log has no figures gets "n/a" and the reason.
 """
 
 import json
@@ -28,12 +30,22 @@ PATHS = (("kernel", "ipmb.ko IPMB_IOC_REQUEST"),
 
 
 def load(console):
-    with open(console, errors="replace") as f:
-        for line in f:
-            i = line.find(MARK)
-            if i >= 0:
-                return json.loads(line[i + len(MARK):])
-    sys.exit(f"bench_report: no {MARK.strip()} line in {console} (did the bench run?)")
+    """The figures of one guest, or the reason there are none."""
+    try:
+        with open(console, errors="replace") as f:
+            for line in f:
+                i = line.find(MARK)
+                if i >= 0:
+                    return json.loads(line[i + len(MARK):]), None
+    except OSError as e:
+        return None, f"no log: {e.strerror}"
+    return None, f"no {MARK.strip()} line in {console}: the bench did not finish"
+
+
+def machine_name(res, console):
+    """The machine of a log: as bench.py recorded it, else from the log's name."""
+    name = os.path.basename(console).removesuffix("bench-console.log").rstrip("-")
+    return (res or {}).get("machine") or name or "x86_64"
 
 
 def summary(values):
@@ -50,25 +62,39 @@ def wire_us(speed_khz):
     return EXCHANGE_BYTES * 9 * 1000 / speed_khz
 
 
+W = 36  # the label column
+CELL = 23  # a figure with its spread
+
+
+def about(res):
+    """What a machine's figures are."""
+    return (f"{len(res['rounds_data'])} rounds (drivers alternate their order); clocksource "
+            f"{res['clocksource']}, hrtimer resolution {res['hrtimer_res_ns']:.0f} ns")
+
+
+class Lines:
+    """The table of one machine, as items for render(): ("text", line) (lines.append: the same
+    on every machine, or one line per machine), ("head", title) (a section with the drivers'
+    columns), ("row", label, ipmb_dev_int.ko summary, ipmb.ko summary, scale, digits, ratio?),
+    ("words", label, ipmb_dev_int.ko text, ipmb.ko text), ("cells", label, [text per column])."""
+
+    def __init__(self):
+        self.items = []
+
+    def append(self, text):
+        self.items.append(("text", text))
+
+
 def table(res):
     rounds = res["rounds_data"]
-    lines = []
-    w = 36
+    lines = Lines()
+    w = W
 
     def row(label, c, r, scale=1.0, digits=0, ratio=True):
-        rt = f"{r[0] / c[0]:6.2f}x" if ratio and c[0] else ""
-        lines.append(f"  {label:{w}}{fmt(c, scale, digits):>24}{fmt(r, scale, digits):>24}  {rt}")
+        lines.items.append(("row", label, c, r, scale, digits, ratio))
 
     def head(title):
-        lines.append("")
-        lines.append(title)
-        lines.append(f"  {'':{w}}{'ipmb_dev_int.ko':>24}{'ipmb.ko':>24}  ratio")
-
-    lines.append(f"ipmb.ko vs ipmb_dev_int.ko, one boot of the bench kernel, {len(rounds)} rounds "
-                 f"(drivers alternate their order), median [least-greatest] of the rounds")
-    lines.append(f"clocksource {res['clocksource']}, hrtimer resolution "
-                 f"{res['hrtimer_res_ns']:.0f} ns; QEMU TCG -icount shift=0: guest time counts "
-                 "instructions (1 ns each), not the host's time")
+        lines.items.append(("head", title))
 
     head(f"(a) time in the target callback (hard IRQ), {res['cost_frames']} frames, unpaced, "
          "median event, ns")
@@ -93,7 +119,7 @@ def table(res):
             *(summary([r["rate"][k]["search"]["highest"] for r in rounds]) for k in key))
         stops = ["/".join(sorted({r["rate"][k]["search"]["limit"] for r in rounds}))
                  for k in key]
-        lines.append(f"  {'    stopped by (loss or pace)':{w}}{stops[0]:>24}{stops[1]:>24}")
+        lines.items.append(("words", "    stopped by (loss or pace)", *stops))
     lines.append(f"  read path alone, {res['readcost_frames']} frames queued first, ns:")
     for field, label in (("read_ns", "  read() of a queued frame"),
                          ("read_empty_ns", "  read() finding none (EAGAIN)"),
@@ -123,7 +149,7 @@ def table(res):
         for s in res["speeds"]:
             v = summary([statistics.median(r["rtt"][f"{path}/{s}"]) for r in rounds])
             cells.append(f"{fmt(v, 1e-3)} ({v[0] / 1e3 / wire_us(s):.2f}x)")
-        lines.append(f"  {label:{w}}" + "".join(f"{c:>26}" for c in cells))
+        lines.items.append(("cells", label, cells))
 
     head("(e) teardown, us")
     for key, label in (("unbind_ns", "unbind (no file open)"), ("close_ns", "last close()")):
@@ -137,18 +163,92 @@ def table(res):
         c = summary([r["memory"][C][key] for r in rounds])
         rr = summary([r["memory"][RUST][key] for r in rounds])
         row(label, c, rr)
+    return lines.items
+
+
+def render(machines):
+    """The table: the figures of each machine side by side. `machines` lists (name, res,
+    reason): res is None when the machine has no figures, for the reason given."""
+    lines = ["ipmb.ko vs ipmb_dev_int.ko, one boot of the bench kernel per machine, median "
+             "[least-greatest] of the rounds; ratio: ipmb.ko / ipmb_dev_int.ko on the same "
+             "machine",
+             "QEMU TCG -icount shift=0: guest time counts instructions (1 ns each), not the "
+             "host's time; ratios compare the drivers, absolute times do not compare machines"]
+    for name, res, reason in machines:
+        lines.append(f"  {name}: " + (about(res) if res else f"n/a ({reason})"))
+    tables = [(name, table(res) if res else None, reason) for name, res, reason in machines]
+    order = next((items for _, items, _ in tables if items), [])
+    block = 2 * CELL + 8  # a machine's columns: two figures and the ratio
+
+    def mine(items, i, item):
+        """This machine's item at the place of `item` (the same bench.py made them all): of
+        the same kind, and for a row the same label (a text line may differ)."""
+        if items and i < len(items) and items[i][0] == item[0] and \
+                (item[0] == "text" or items[i][1] == item[1]):
+            return items[i]
+        return None
+
+    def missing(reason, width):
+        return f"n/a ({reason or 'not measured'})"[:width]
+
+    for i, item in enumerate(order):
+        kind, label = item[0], item[1]
+        theirs = [(name, mine(items, i, item), reason) for name, items, reason in tables]
+        if kind == "text":
+            texts = {it[1] for _, it, _ in theirs if it}
+            if len(texts) == 1:
+                lines.append(label)
+            else:
+                lines += [f"{it[1]}  [{name}]" for name, it, _ in theirs if it]
+        elif kind == "head":
+            lines += ["", label,
+                      f"  {'':{W}}" + "".join(f"{name:^{block}} |" for name, _, _ in theirs),
+                      f"  {'':{W}}" + "".join(f"{'ipmb_dev_int.ko':>{CELL}}{'ipmb.ko':>{CELL}}"
+                                              f"{'ratio':>8} |" for _ in theirs)]
+        elif kind == "row":
+            text = f"  {label:{W}}"
+            for name, it, reason in theirs:
+                if it is None:
+                    text += f"{missing(reason, block):>{block}} |"
+                    continue
+                _, _, c, r, scale, digits, ratio = it
+                rt = f"{r[0] / c[0]:7.2f}x" if ratio and c[0] > 0 else ""
+                text += f"{fmt(c, scale, digits):>{CELL}}{fmt(r, scale, digits):>{CELL}}{rt:>8} |"
+            lines.append(text)
+        elif kind == "words":
+            text = f"  {label:{W}}"
+            for name, it, reason in theirs:
+                text += (f"{it[2]:>{CELL}}{it[3]:>{CELL}}{'':8} |" if it
+                         else f"{missing(reason, block):>{block}} |")
+            lines.append(text)
+        elif kind == "cells":
+            lines.append(f"  {label}")
+            for name, it, reason in theirs:
+                cells = it[2] if it else [missing(reason, 80)]
+                lines.append(f"    {name:{W - 2}}" + "".join(f"{c:>26}" for c in cells))
     return "\n".join(lines) + "\n"
 
 
-def plot(res, path):
+def plot(machines, path):
+    """One row per machine with figures: round trips over wire time, cost per byte."""
     try:
         import matplotlib
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
         return "no plot: matplotlib is missing (Debian: python3-matplotlib)"
+    shown = [(name, res) for name, res, _ in machines if res]
+    fig, axes = plt.subplots(len(shown), 2, figsize=(14, 5.5 * len(shown)), squeeze=False)
+    for (name, res), (ax1, ax2) in zip(shown, axes):
+        plot_machine(name, res, ax1, ax2)
+    fig.suptitle("ipmb bench (QEMU TCG -icount shift=0, bench kernel): 1 ns = 1 instruction")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    return f"plot: {path}"
+
+
+def plot_machine(name, res, ax1, ax2):
     rounds = res["rounds_data"]
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(14, 5.5))
     data, labels = [], []
     for s in res["speeds"]:
         for p, label in PATHS:
@@ -158,10 +258,10 @@ def plot(res, path):
     ax1.axvline(1.0, color="grey", linestyle="--")
     ax1.set_xscale("log")
     ax1.set_xlabel("round trip / wire time of the two frames")
-    ax1.set_title("request round trip, all samples")
+    ax1.set_title(f"{name}: request round trip, all samples")
     ax1.tick_params(axis="y", labelsize=7)
     width = 0.38
-    for i, (drv, name) in enumerate(((C, "ipmb_dev_int.ko"), (RUST, "ipmb.ko"))):
+    for i, (drv, module) in enumerate(((C, "ipmb_dev_int.ko"), (RUST, "ipmb.ko"))):
         med, lo, hi = [], [], []
         for size in res["sizes"]:
             m, a, b = summary([r["cost"][f"{drv}/{size}"]["byte_ns"] for r in rounds])
@@ -169,33 +269,33 @@ def plot(res, path):
             lo.append(m - a)
             hi.append(b - m)
         xs = [j + (i - 0.5) * width for j in range(len(res["sizes"]))]
-        ax2.bar(xs, med, width, yerr=[lo, hi], capsize=4, label=name)
+        ax2.bar(xs, med, width, yerr=[lo, hi], capsize=4, label=module)
     ax2.set_xticks(range(len(res["sizes"])))
     ax2.set_xticklabels([f"{s}-byte frames" for s in res["sizes"]])
     ax2.set_ylabel("ns per byte in the target callback (median, range of rounds)")
-    ax2.set_title("interrupt-context cost per byte")
+    ax2.set_title(f"{name}: interrupt-context cost per byte")
     ax2.legend()
-    fig.suptitle("ipmb bench (QEMU TCG -icount shift=0, bench kernel): 1 ns = 1 instruction")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    return f"plot: {path}"
 
 
 def main():
-    if len(sys.argv) != 3:
-        sys.exit("usage: bench_report.py CONSOLE_LOG OUTDIR")
-    res = load(sys.argv[1])
-    out = sys.argv[2]
+    if len(sys.argv) < 3:
+        sys.exit("usage: bench_report.py CONSOLE_LOG [CONSOLE_LOG...] OUTDIR")
+    *logs, out = sys.argv[1:]
+    machines = []
+    for log in logs:
+        res, reason = load(log)
+        machines.append((machine_name(res, log), res, reason))
     os.makedirs(out, exist_ok=True)
     with open(os.path.join(out, "results.json"), "w") as f:
-        json.dump(res, f, indent=1)
-    text = table(res)
+        json.dump({name: res for name, res, _ in machines if res}, f, indent=1)
+    text = render(machines)
     with open(os.path.join(out, "table.txt"), "w") as f:
         f.write(text)
     print(text, end="")
-    print(plot(res, os.path.join(out, "bench.png")))
+    if any(res for _, res, _ in machines):
+        print(plot(machines, os.path.join(out, "bench.png")))
     print(f"table: {os.path.join(out, 'table.txt')}")
-    return 0
+    return 0 if all(res for _, res, _ in machines) else 1
 
 
 if __name__ == "__main__":

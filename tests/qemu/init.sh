@@ -56,6 +56,9 @@ if [ "$GUEST_ROOT" = initramfs ]; then
 	if [ "$MODE" = demo ]; then
 		python3 "$REPO/$DEMO" --repo "$REPO" --kdir "$KDIR" >/dev/console 2>&1
 		rc=$?
+	elif [ "$MODE" = bench ]; then
+		python3 "$REPO/tests/bench.py" --repo "$REPO" --kdir "$KDIR" $E2E_ARGS >/dev/console 2>&1
+		rc=$?
 	else
 		(
 			python3 "$REPO/tests/e2e/runner.py" --repo "$REPO" --kdir "$KDIR" $E2E_ARGS \

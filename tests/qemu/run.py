@@ -148,6 +148,16 @@ class Spec:
                     self.file(d, p)
 
 
+# --mode bench on ARM: what the initramfs carries at /repo besides the tests, and where the
+# host has it (make bench builds them; scripts/kmake.sh with IPMB_KERNEL=bench ARCH=arm).
+BMC_BENCH_FILES = {
+    "build/bench/ipmb-bench": "build/arm/bench/ipmb-bench",
+    "build/arm-bench/ipmb.ko": "build/arm-bench/ipmb.ko",
+    "build/arm-bench/tests/vbus/i2c_vbus.ko": "build/arm-bench/tests/vbus/i2c_vbus.ko",
+    "build/arm-bench/build/ipmi-ipmb/ipmi_ipmb.ko": "build/arm-bench/build/ipmi-ipmb/ipmi_ipmb.ko",
+}
+
+
 def build_initramfs_bmc(machine, kdir, workdir, modules, mode, e2e_args, soak_s=60,
                         soak_limit=0):
     """The ARM guest: busybox, Python, /repo (the tests and the ARM builds), /kdir, /modules."""
@@ -184,7 +194,13 @@ def build_initramfs_bmc(machine, kdir, workdir, modules, mode, e2e_args, soak_s=
     spec.file("/repo/tests/qemu/machines.py", os.path.join(ROOT, "tests", "qemu", "machines.py"),
               0o644)
     spec.tree(os.path.join(ROOT, "include"), "/repo/include")
-    spec.file("/repo/ipmb.ko", os.path.join(ROOT, "build", "arm", "ipmb.ko"), 0o644)
+    if mode == "bench":
+        # The bench (tests/bench.py) with its ARM program and the modules of the bench kernel.
+        spec.file("/repo/tests/bench.py", os.path.join(ROOT, "tests", "bench.py"), 0o644)
+        for dest, src in BMC_BENCH_FILES.items():
+            spec.file(f"/repo/{dest}", os.path.join(ROOT, src))
+    else:
+        spec.file("/repo/ipmb.ko", os.path.join(ROOT, "build", "arm", "ipmb.ko"), 0o644)
     for prog in ("ipmb-raw", "ipmb-responder"):
         spec.file(f"/repo/samples/{prog}", os.path.join(ROOT, "build", "arm", "samples", prog),
                   0o755)
@@ -262,7 +278,8 @@ class Tail(threading.Thread):
 # emulated timer cost 100-300 us, and several ms on a busy host: the vbus probe of
 # `bench.py --probe`.) The TSC then runs at 1 GHz; without ACPI the guest cannot calibrate it
 # and stays on jiffies, so its rate is given, with tsc=reliable (either alone gives no 1 ns
-# hrtimers).
+# hrtimers). On the Aspeed machines the kernel's clocksource is the Cortex-A7's generic timer
+# (arch_sys_counter), which QEMU runs on the same virtual clock: nothing to give.
 BENCH_QEMU_ARGS = ["-icount", "shift=0,sleep=off"]
 BENCH_KERNEL_ARGS = " tsc_early_khz=1000000 tsc=reliable"
 
@@ -303,8 +320,8 @@ def qemu_command(machine, env, initrd, console_log, results_log, extra_args="", 
         "-device", f"ipmb-peer,bus=aspeed.i2c.bus.{bus},address=0x{addr:02x}",
         # Userspace writes the e2e results to /dev/kmsg: no rate limit on them.
         "-append", f"console={machine.console} panic=-1 loglevel=7 kmemleak=on "
-                   "printk.devkmsg=on",
-    ], extra
+                   "printk.devkmsg=on" + extra_args,
+    ] + (BENCH_QEMU_ARGS if bench else []), extra
 
 
 def main():
@@ -326,8 +343,9 @@ def main():
                     help="longest the soak may run on to finish its cycles (0: 8 times "
                          "--soak-seconds)")
     ap.add_argument("--kernel", choices=["test", "bench"], default=None,
-                    help="x86: the test kernel (debugging on), or the bench kernel (without; "
-                         "modules from build/x86-bench/); default: bench for --mode bench")
+                    help="the test kernel (debugging on), or the bench kernel (without; "
+                         "modules from build/x86-bench/ or build/arm-bench/); default: bench "
+                         "for --mode bench")
     ap.add_argument("--out", default=os.path.join(ROOT, "build", "qemu"), help="logs go here")
     ap.add_argument("--verbose", action="store_true", help="echo the whole console")
     args = ap.parse_args()
@@ -335,25 +353,25 @@ def main():
     machine = machines.get(args.machine)
     arm = machine.arch == "arm"
     tag = f"[qemu {machine.name}]"
-    if arm and args.mode == "bench":
-        sys.exit("run.py: --mode bench is for the x86 guest only")
-    bench_kernel = not arm and (args.kernel or ("bench" if args.mode == "bench" else "test")) == "bench"
-    env = load_env("env-arm" if arm else "env-bench" if bench_kernel else "env")
+    bench_kernel = (args.kernel or ("bench" if args.mode == "bench" else "test")) == "bench"
+    env = load_env(("env-arm" if arm else "env") + ("-bench" if bench_kernel else ""))
     kdir = env["KDIR"]
     default_ko = os.path.join(ROOT, "build", "arm", "ipmb.ko") if arm else os.path.join(ROOT, "ipmb.ko")
     modules = [os.path.abspath(m) for m in (args.module or [default_ko])]
     extra_args = ""
-    if args.mode == "bench":
+    if args.mode == "bench" and not arm:
         extra_args = BENCH_KERNEL_ARGS
     if bench_kernel:
         # No KUnit in the bench kernel; the bench loads the modules built for it.
         modules = []
         if args.e2e_args is None:
-            args.e2e_args = "--modules build/x86-bench"
+            args.e2e_args = f"--modules build/{machine.arch}-bench"
     needed = list(modules)
     if arm:
-        needed += [default_ko] + [os.path.join(ROOT, "build", "arm", "samples", p)
-                                  for p in ("ipmb-raw", "ipmb-responder")]
+        needed += [os.path.join(ROOT, "build", "arm", "samples", p)
+                   for p in ("ipmb-raw", "ipmb-responder")]
+        needed += ([os.path.join(ROOT, p) for p in BMC_BENCH_FILES.values()]
+                   if args.mode == "bench" else [default_ko])
     for m in needed:
         if not os.path.exists(m):
             sys.exit(f"run.py: {m} is not built")

@@ -138,10 +138,10 @@ impl Summary {
             f,
             "{} {} {} {} {}",
             name,
-            count,
-            self.sum.load(Relaxed),
-            min,
-            self.max.load(Relaxed)
+            Dec(count),
+            Dec(self.sum.load(Relaxed)),
+            Dec(min),
+            Dec(self.max.load(Relaxed))
         )?;
         write!(f, "hist_{}", name)?;
         for (i, h) in self.hist.iter().enumerate() {
@@ -151,6 +151,49 @@ impl Summary {
             }
         }
         writeln!(f)
+    }
+}
+
+/// A number in decimal through 32-bit divisions only.
+///
+/// core's `Display` of a 64-bit integer divides 64-bit numbers, which 32-bit ARM kernels do not
+/// link for Rust (the builtin is a stub that stops the kernel: an Oops in the first read of
+/// `stats` on the AST2600).
+struct Dec(i64);
+
+impl core::fmt::Display for Dec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut v = self.0.unsigned_abs();
+        // Digits in base 10000, least significant first: `u64::MAX` has 5.
+        let mut parts = [0u32; 5];
+        let mut len = 0;
+        for part in &mut parts {
+            // `v / 10000` by 16-bit limbs, most significant first: each step divides a `u32`
+            // below `10000 << 16`.
+            let (mut q, mut rem) = (0u64, 0u32);
+            for shift in [48, 32, 16, 0] {
+                let cur = (rem << 16) | u32::from((v >> shift) as u16);
+                q |= u64::from(cur / 10_000) << shift;
+                rem = cur % 10_000;
+            }
+            *part = rem;
+            len += 1;
+            v = q;
+            if v == 0 {
+                break;
+            }
+        }
+        if self.0 < 0 {
+            f.write_str("-")?;
+        }
+        let mut parts = parts.iter().take(len).rev();
+        if let Some(first) = parts.next() {
+            write!(f, "{}", first)?;
+        }
+        for part in parts {
+            write!(f, "{:04}", part)?;
+        }
+        Ok(())
     }
 }
 
@@ -234,7 +277,7 @@ fn show_stats(_: &LoadTarget, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         ("run_end_ns", &STATS.run_end_ns),
         ("clock_ns", &STATS.clock_ns),
     ] {
-        writeln!(f, "{} {}", name, a.load(Relaxed))?;
+        writeln!(f, "{} {}", name, Dec(a.load(Relaxed)))?;
     }
     writeln!(f, "bucket_ns {}", 1u32 << BUCKET_SHIFT)
 }
