@@ -167,18 +167,13 @@ impl<const CAP: usize> Assembler<CAP> {
             // Some controllers deliver data without a write request after an error: treat it
             // as the start of a frame rather than losing it.
             self.start();
-        }
-        match self.buf.get_mut(self.len) {
-            Some(slot) if self.len < self.max_len => {
-                *slot = byte;
-                self.len += 1;
-                true
-            }
-            _ => {
-                self.overflow = true;
-                false
+            if self.len < self.limit {
+                // The frame just started has room (`max_len > 1`): the fast path stores it.
+                return self.byte(byte);
             }
         }
+        self.overflow = true;
+        false
     }
 
     fn start(&mut self) {
