@@ -53,6 +53,8 @@ REQUESTS = 16  # per round and path: 4 per command, under the 64 per 5 s a seq a
 MEM_INSTANCES, MEM_FILES = 4, 200
 
 BENCH = None
+# The sections of a round, by their key in the JSON: (a), (b), (c), (e), (f), (d).
+SECTIONS = ("cost", "rate", "latency", "teardown", "memory", "rtt")
 
 
 def say(text=""):
@@ -392,9 +394,15 @@ def main():
     ap.add_argument("--rate-only", action="store_true",
                     help="(b) alone (receive throughput), for work on it: no table of the rest")
     ap.add_argument("--rounds", type=int, default=ROUNDS, help="rounds kept (after a warm-up)")
+    ap.add_argument("--only", default=",".join(SECTIONS),
+                    help="comma-separated sections to measure (of %s), for work on one of "
+                         "them; tests/bench_report.py leaves the others out" % ",".join(SECTIONS))
     ap.add_argument("--quick", action="store_true",
                     help="one round of few events: checks the bench works, figures mean nothing")
     args = ap.parse_args()
+    only = {"rate"} if args.rate_only else set(args.only.split(","))
+    if not only or not only <= set(SECTIONS):
+        ap.error(f"--only: sections are {','.join(SECTIONS)}")
     lib.configure(args.repo, args.kdir)
     ROUNDS = args.rounds
     if args.quick:
@@ -462,15 +470,21 @@ def main():
         for r in range(ROUNDS + 1):
             order = DRIVERS if r % 2 == 0 else DRIVERS[::-1]
             t0 = time.monotonic()
-            rd = {} if args.rate_only else cost(inst, order)
-            rd.update(rate(inst, order))
+            rd = {}
+            if "cost" in only:
+                rd.update(cost(inst, order))
+            if "rate" in only:
+                rd.update(rate(inst, order))
+            if "latency" in only:
+                rd["latency"] = latency(inst, order)
+            if "teardown" in only:
+                rd["teardown"] = teardown(inst, order)
+            if "memory" in only:
+                rd["memory"] = memory(inst, extra, order)
+            if "rtt" in only:
+                rd["rtt"] = round_trips(inst, ipmi_client, resp.dev, r)
             if args.rate_only:
                 say(f"bench: round {r}: " + json.dumps(rd))
-            else:
-                rd["latency"] = latency(inst, order)
-                rd["teardown"] = teardown(inst, order)
-                rd["memory"] = memory(inst, extra, order)
-                rd["rtt"] = round_trips(inst, ipmi_client, resp.dev, r)
             say(f"bench: round {r} done in {time.monotonic() - t0:.1f} s"
                 + (" (warm-up, not kept)" if r == 0 else ""))
             if r > 0:

@@ -105,76 +105,84 @@ def table(res):
     def head(title):
         lines.items.append(("head", title))
 
-    head(f"(a) time in the target callback (hard IRQ), {res['cost_frames']} frames, unpaced, "
-         "median event, ns")
-    for size in res["sizes"]:
-        for key, label in (("byte_ns", f"per byte, {size}-byte frames"),
-                           ("stop_ns", f"STOP, {size}-byte frames"),
-                           ("frame_ns", f"per frame, {size}-byte (+addr, STOP)")):
-            c = summary([r["cost"][f"{C}/{size}"][key] for r in rounds])
-            rr = summary([r["cost"][f"{RUST}/{size}"][key] for r in rounds])
-            row(label, c, rr, digits=0)
-    clock = statistics.median(r["cost"][f"{C}/8"]["clock_ns"] for r in rounds)
-    lines.append(f"  (every figure includes one clock read, {clock:.0f} ns at least)")
+    # Sections bench.py measured (all, unless run with --only).
+    has = set(rounds[0]) if rounds else set()
+    if "cost" in has:
+        head(f"(a) time in the target callback (hard IRQ), {res['cost_frames']} frames, unpaced, "
+             "median event, ns")
+        for size in res["sizes"]:
+            for key, label in (("byte_ns", f"per byte, {size}-byte frames"),
+                               ("stop_ns", f"STOP, {size}-byte frames"),
+                               ("frame_ns", f"per frame, {size}-byte (+addr, STOP)")):
+                c = summary([r["cost"][f"{C}/{size}"][key] for r in rounds])
+                rr = summary([r["cost"][f"{RUST}/{size}"][key] for r in rounds])
+                row(label, c, rr, digits=0)
+        clock = statistics.median(r["cost"][f"{C}/8"]["clock_ns"] for r in rounds)
+        lines.append(f"  (every figure includes one clock read, {clock:.0f} ns at least)")
 
-    head(f"(b) receive, 32-byte frames, a C reader draining, {res['rate_frames']} frames per "
-         f"trial, queues of {res['queue_len']} frames")
-    places = {"one-cpu": "load, callbacks and reader on one CPU",
-              "two-cpus": "reader on the other CPU"}
-    for place in res["placements"]:
-        key = [f"{drv}/{place}" for drv in (C, RUST)]
-        lines.append(f"  {places[place]}:")
-        row("  highest rate, no loss, frames/s",
-            *(summary([r["rate"][k]["search"]["highest"] for r in rounds]) for k in key))
-        stops = ["/".join(sorted({r["rate"][k]["search"]["limit"] for r in rounds}))
-                 for k in key]
-        lines.items.append(("words", "    stopped by (loss or pace)", *stops))
-    lines.append(f"  read path alone, {res['readcost_frames']} frames queued first, ns:")
-    for field, label in (("read_ns", "  read() of a queued frame"),
-                         ("read_empty_ns", "  read() finding none (EAGAIN)"),
-                         ("poll_ready_ns", "  poll() finding a frame")):
-        row(label, *(summary([r["rate"][f"{drv}/read"][field] for r in rounds])
-                     for drv in (C, RUST)))
+    if "rate" in has:
+        head(f"(b) receive, 32-byte frames, a C reader draining, {res['rate_frames']} frames per "
+             f"trial, queues of {res['queue_len']} frames")
+        places = {"one-cpu": "load, callbacks and reader on one CPU",
+                  "two-cpus": "reader on the other CPU"}
+        for place in res["placements"]:
+            key = [f"{drv}/{place}" for drv in (C, RUST)]
+            lines.append(f"  {places[place]}:")
+            row("  highest rate, no loss, frames/s",
+                *(summary([r["rate"][k]["search"]["highest"] for r in rounds]) for k in key))
+            stops = ["/".join(sorted({r["rate"][k]["search"]["limit"] for r in rounds}))
+                     for k in key]
+            lines.items.append(("words", "    stopped by (loss or pace)", *stops))
+        lines.append(f"  read path alone, {res['readcost_frames']} frames queued first, ns:")
+        for field, label in (("read_ns", "  read() of a queued frame"),
+                             ("read_empty_ns", "  read() finding none (EAGAIN)"),
+                             ("poll_ready_ns", "  poll() finding a frame")):
+            row(label, *(summary([r["rate"][f"{drv}/read"][field] for r in rounds])
+                         for drv in (C, RUST)))
 
-    head(f"(c) read() latency, STOP callback to the reader's return, {res['latency_samples']} "
-         "per round, us")
-    for label, q in (("median", 0.5), ("90th percentile", 0.9)):
-        def pick(s, q=q):
-            s = sorted(s)
-            return s[min(len(s) - 1, int(q * len(s)))]
-        c = summary([pick(r["latency"][C]) for r in rounds])
-        rr = summary([pick(r["latency"][RUST]) for r in rounds])
-        row(label, c, rr, scale=1e-3, digits=1)
+    if "latency" in has:
+        head(f"(c) read() latency, STOP callback to the reader's return, {res['latency_samples']} "
+             "per round, us")
+        for label, q in (("median", 0.5), ("90th percentile", 0.9)):
+            def pick(s, q=q):
+                s = sorted(s)
+                return s[min(len(s) - 1, int(q * len(s)))]
+            c = summary([pick(r["latency"][C]) for r in rounds])
+            rr = summary([pick(r["latency"][RUST]) for r in rounds])
+            row(label, c, rr, scale=1e-3, digits=1)
 
-    lines.append("")
-    lines.append(f"(d) request round trip to ipmb-responder on the other adapter, "
-                 f"{res['requests']} requests per round and path, median per round, us "
-                 "(x wire time: median of each exchange over its own frames' wire time)")
-    lines.append(f"  {'':{w}}" + "".join(f"{f'{s} kHz':>26}" for s in res["speeds"]))
-    lines.append(f"  {'wire time of the two frames (17-31 bytes)':{w}}"
-                 + "".join(f"{f'{wire_us(s, 1):.0f}-{wire_us(s, 3):.0f}':>26}"
-                           for s in res["speeds"]))
-    for path, label in PATHS:
-        cells = []
-        for s in res["speeds"]:
-            v = summary([statistics.median(r["rtt"][f"{path}/{s}"]) for r in rounds])
-            x = summary([statistics.median(wire_ratios(r["rtt"][f"{path}/{s}"], s))
-                         for r in rounds])
-            cells.append(f"{fmt(v, 1e-3)} ({x[0]:.2f}x)")
-        lines.items.append(("cells", label, cells))
+    if "rtt" in has:
+        lines.append("")
+        lines.append(f"(d) request round trip to ipmb-responder on the other adapter, "
+                     f"{res['requests']} requests per round and path, median per round, us "
+                     "(x wire time: median of each exchange over its own frames' wire time)")
+        lines.append(f"  {'':{w}}" + "".join(f"{f'{s} kHz':>26}" for s in res["speeds"]))
+        lines.append(f"  {'wire time of the two frames (17-31 bytes)':{w}}"
+                     + "".join(f"{f'{wire_us(s, 1):.0f}-{wire_us(s, 3):.0f}':>26}"
+                               for s in res["speeds"]))
+        for path, label in PATHS:
+            cells = []
+            for s in res["speeds"]:
+                v = summary([statistics.median(r["rtt"][f"{path}/{s}"]) for r in rounds])
+                x = summary([statistics.median(wire_ratios(r["rtt"][f"{path}/{s}"], s))
+                             for r in rounds])
+                cells.append(f"{fmt(v, 1e-3)} ({x[0]:.2f}x)")
+            lines.items.append(("cells", label, cells))
 
-    head("(e) teardown, us")
-    for key, label in (("unbind_ns", "unbind (no file open)"), ("close_ns", "last close()")):
-        c = summary([r["teardown"][C][key] for r in rounds])
-        rr = summary([r["teardown"][RUST][key] for r in rounds])
-        row(label, c, rr, scale=1e-3, digits=1)
+    if "teardown" in has:
+        head("(e) teardown, us")
+        for key, label in (("unbind_ns", "unbind (no file open)"), ("close_ns", "last close()")):
+            c = summary([r["teardown"][C][key] for r in rounds])
+            rr = summary([r["teardown"][RUST][key] for r in rounds])
+            row(label, c, rr, scale=1e-3, digits=1)
 
-    head("(f) kernel memory (Slab + VmallocUsed of /proc/meminfo), bytes")
-    for key, label in (("instance_bytes", "per instance (bound client)"),
-                       ("file_bytes", "per open file")):
-        c = summary([r["memory"][C][key] for r in rounds])
-        rr = summary([r["memory"][RUST][key] for r in rounds])
-        row(label, c, rr)
+    if "memory" in has:
+        head("(f) kernel memory (Slab + VmallocUsed of /proc/meminfo), bytes")
+        for key, label in (("instance_bytes", "per instance (bound client)"),
+                           ("file_bytes", "per open file")):
+            c = summary([r["memory"][C][key] for r in rounds])
+            rr = summary([r["memory"][RUST][key] for r in rounds])
+            row(label, c, rr)
     return lines.items
 
 
@@ -261,8 +269,9 @@ def plot(machines, path):
 
 def plot_machine(name, res, ax1, ax2):
     rounds = res["rounds_data"]
+    has = set(rounds[0]) if rounds else set()
     data, labels = [], []
-    for s in res["speeds"]:
+    for s in res["speeds"] if "rtt" in has else ():
         for p, label in PATHS:
             data.append([x for r in rounds for x in wire_ratios(r["rtt"][f"{p}/{s}"], s)])
             labels.append(f"{label}\n{s} kHz")
@@ -273,7 +282,8 @@ def plot_machine(name, res, ax1, ax2):
     ax1.set_title(f"{name}: request round trip, all samples")
     ax1.tick_params(axis="y", labelsize=7)
     width = 0.38
-    for i, (drv, module) in enumerate(((C, "ipmb_dev_int.ko"), (RUST, "ipmb.ko"))):
+    for i, (drv, module) in enumerate(((C, "ipmb_dev_int.ko"), (RUST, "ipmb.ko"))
+                                      if "cost" in has else ()):
         med, lo, hi = [], [], []
         for size in res["sizes"]:
             m, a, b = summary([r["cost"][f"{drv}/{size}"]["byte_ns"] for r in rounds])
