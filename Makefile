@@ -160,6 +160,8 @@ endif
 # AST2600 by default): the table of both side by side and the plot go to build/bench/.
 # Asserts nothing.
 BENCH_MACHINES ?= x86 ast2600-evb
+# Arguments of tests/bench.py, e.g. BENCH_ARGS="--only rtt --rounds 3" for work on (d).
+BENCH_ARGS ?=
 BENCH_CFLAGS := -Wall -Wextra -Werror -O2 -Iinclude/uapi
 # Debian's python3 has Debian's python3-matplotlib (scripts/setup.sh kernel-bench).
 BENCH_PYTHON ?= $(firstword $(wildcard /usr/bin/python3) python3)
@@ -182,7 +184,8 @@ bench: $(if $(filter x86,$(BENCH_MACHINES)),samples build/bench/ipmb-bench) \
 		ARCH=$$a IPMB_KERNEL=bench KDIR= scripts/ipmi-ipmb.sh; \
 	done
 	@set -e; for m in $(BENCH_MACHINES); do \
-		python3 tests/qemu/run.py --mode bench --machine $$m --timeout 3600; \
+		python3 tests/qemu/run.py --mode bench --machine $$m --timeout 3600 \
+			$(if $(BENCH_ARGS),--e2e-args "$(BENCH_ARGS)"); \
 	done
 	@$(BENCH_PYTHON) tests/bench_report.py \
 		$(foreach m,$(BENCH_MACHINES),build/qemu/$(if $(filter x86,$(m)),,$(m)-)bench-console.log) \

@@ -364,8 +364,10 @@ def main():
     if bench_kernel:
         # No KUnit in the bench kernel; the bench loads the modules built for it.
         modules = []
-        if args.e2e_args is None:
-            args.e2e_args = f"--modules build/{machine.arch}-bench"
+        # bench.py's own arguments (make bench's BENCH_ARGS) come after the modules'.
+        if "--modules" not in (args.e2e_args or ""):
+            args.e2e_args = " ".join(filter(None, (f"--modules build/{machine.arch}-bench",
+                                                   args.e2e_args)))
     needed = list(modules)
     if arm:
         needed += [os.path.join(ROOT, "build", "arm", "samples", p)
