@@ -296,7 +296,8 @@ def plot_machine(name, res, ax1, ax2):
     ax2.set_xticklabels([f"{s}-byte frames" for s in res["sizes"]])
     ax2.set_ylabel("ns per byte in the target callback (median, range of rounds)")
     ax2.set_title(f"{name}: interrupt-context cost per byte")
-    ax2.legend()
+    if "cost" in has:
+        ax2.legend()
 
 
 def main():
