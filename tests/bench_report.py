@@ -270,20 +270,22 @@ def plot(machines, path):
 def plot_machine(name, res, ax1, ax2):
     rounds = res["rounds_data"]
     has = set(rounds[0]) if rounds else set()
-    data, labels = [], []
-    for s in res["speeds"] if "rtt" in has else ():
-        for p, label in PATHS:
-            data.append([x for r in rounds for x in wire_ratios(r["rtt"][f"{p}/{s}"], s)])
-            labels.append(f"{label}\n{s} kHz")
-    ax1.boxplot(data, vert=False, labels=labels, showfliers=True)
-    ax1.axvline(1.0, color="grey", linestyle="--")
-    ax1.set_xscale("log")
-    ax1.set_xlabel("round trip / wire time of the two frames")
-    ax1.set_title(f"{name}: request round trip, all samples")
-    ax1.tick_params(axis="y", labelsize=7)
+    if "rtt" in has:
+        data, labels = [], []
+        for s in res["speeds"]:
+            for p, label in PATHS:
+                data.append([x for r in rounds for x in wire_ratios(r["rtt"][f"{p}/{s}"], s)])
+                labels.append(f"{label}\n{s} kHz")
+        ax1.boxplot(data, vert=False, labels=labels, showfliers=True)
+        ax1.axvline(1.0, color="grey", linestyle="--")
+        ax1.set_xscale("log")
+        ax1.set_xlabel("round trip / wire time of the two frames")
+        ax1.set_title(f"{name}: request round trip, all samples")
+        ax1.tick_params(axis="y", labelsize=7)
+    if "cost" not in has:
+        return
     width = 0.38
-    for i, (drv, module) in enumerate(((C, "ipmb_dev_int.ko"), (RUST, "ipmb.ko"))
-                                      if "cost" in has else ()):
+    for i, (drv, module) in enumerate(((C, "ipmb_dev_int.ko"), (RUST, "ipmb.ko"))):
         med, lo, hi = [], [], []
         for size in res["sizes"]:
             m, a, b = summary([r["cost"][f"{drv}/{size}"]["byte_ns"] for r in rounds])
@@ -296,8 +298,7 @@ def plot_machine(name, res, ax1, ax2):
     ax2.set_xticklabels([f"{s}-byte frames" for s in res["sizes"]])
     ax2.set_ylabel("ns per byte in the target callback (median, range of rounds)")
     ax2.set_title(f"{name}: interrupt-context cost per byte")
-    if "cost" in has:
-        ax2.legend()
+    ax2.legend()
 
 
 def main():
