@@ -282,7 +282,12 @@ def plot_machine(name, res, ax1, ax2):
         ax1.set_xlabel("round trip / wire time of the two frames")
         ax1.set_title(f"{name}: request round trip, all samples")
         ax1.tick_params(axis="y", labelsize=7)
+    else:
+        ax1.set_axis_off()
+        ax1.set_title(f"{name}: request round trip not measured (bench.py --only)")
     if "cost" not in has:
+        ax2.set_axis_off()
+        ax2.set_title(f"{name}: cost per byte not measured (bench.py --only)")
         return
     width = 0.38
     for i, (drv, module) in enumerate(((C, "ipmb_dev_int.ko"), (RUST, "ipmb.ko"))):
