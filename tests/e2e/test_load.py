@@ -55,15 +55,18 @@ def test_load_stats_count_events():
 
 
 def test_load_paced_run_spans_its_gaps():
-    """With gap_ns, message i starts no earlier than i gaps after the first: 5 messages 2 ms
-    apart take at least 8 ms from the run's start to its end."""
+    """With gap_ns, message i starts no earlier than i gaps after the first: 5 messages 25 ms
+    apart take at least 100 ms from the run's start to its end. The gap is long beside what
+    5 messages take unpaced (12 ms on the test kernel under TCG), so that a source
+    ignoring gap_ns fails here (checked by making it do so)."""
+    gap = 25_000_000
     a0, _ = lib.vbus(2)
     lib.insmod("ipmb")
     lib.Instance(a0, BMC)
-    play(5, two_frames(), gap_ns=2_000_000)
+    play(5, two_frames(), gap_ns=gap)
     s = lib.load_stats()
     span = s["run_end_ns"] - s["run_start_ns"]
-    lib.eq((s["run_ok"], span >= 4 * 2_000_000), (5, True),
+    lib.eq((s["run_ok"], span >= 4 * gap), (5, True),
            f"messages delivered, and the run spanning 4 gaps ({span} ns)")
 
 
