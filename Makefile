@@ -17,7 +17,8 @@
 #                         cycles on the x86 debug kernel with exact per-instance accounts, then
 #                         a million fuzzed ioctl/file calls (make check runs 60 s of it)
 #   make clippy           build ipmb.ko and the test bus with clippy for x86 and ARM (or only
-#                         $(ARCH) with KDIR), warnings are errors
+#                         $(ARCH) with KDIR), warnings are errors; IPMB_KERNEL=bench: against
+#                         the bench kernels (no KUnit, the module's non-test configuration)
 #   make vbus             build the virtual I2C bus module the tests use
 #   make ipmi-ipmb        the kernel's ipmi_ipmb.ko with its use-after-free fix, for the tests
 #   make rustfmtcheck     check formatting (rustfmt with the kernel's settings)
