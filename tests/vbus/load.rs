@@ -23,6 +23,13 @@
 //!   `CLOCK_MONOTONIC`), the last run's messages delivered and failed with its start and end
 //!   times, and `clock_ns`, the least time between two clock reads (the floor of every figure).
 //!
+//! - `transfers` (read; a write of `1` clears it and starts recording, `0` stops): while on,
+//!   the times of the last [`TRACE_LEN`] master transfers of any source, oldest first, one
+//!   line each: `<port> <enter> <locked> <first> <stop> <woken> <exit>`, monotonic ns: the
+//!   transfer's call, the wire's bus lock taken, the first event and the `STOP` delivered (the
+//!   start of their callbacks; 0 if none), the master woken after its last message, and its
+//!   return. For breaking a round trip down into stages; off (the default) it reads no clock.
+//!
 //! Every event the wire delivers is timed, not only those of a run; `stats` is global to the
 //! module (there is one wire).
 
@@ -229,16 +236,130 @@ static STATS: Stats = Stats {
 /// returned. Called by the wire's delivery, in hard-IRQ context, under the wire's lock.
 pub(crate) fn record(event: bindings::i2c_slave_event, start: i64) {
     let ns = now_ns() - start;
+    if TRACE.on.load(Relaxed) && TRACE.first.load(Relaxed) == 0 {
+        TRACE.first.store(start, Relaxed);
+    }
     let summary = match event {
         bindings::i2c_slave_event_I2C_SLAVE_WRITE_REQUESTED => &STATS.address,
         bindings::i2c_slave_event_I2C_SLAVE_WRITE_RECEIVED => &STATS.byte,
         bindings::i2c_slave_event_I2C_SLAVE_STOP => {
             STATS.last_stop_ns.store(start, Relaxed);
+            if TRACE.on.load(Relaxed) {
+                TRACE.stop.store(start, Relaxed);
+            }
             &STATS.stop
         }
         _ => &STATS.other,
     };
     summary.add(ns);
+}
+
+/// Transfers `transfers` keeps.
+pub(crate) const TRACE_LEN: usize = 64;
+
+/// Times per transfer in `transfers`: the port, then six clock readings.
+const TRACE_FIELDS: usize = 7;
+
+/// The `transfers` record: on or off, the ring, and the transfer in progress.
+///
+/// Written by the master holding the wire's bus lock, and by the delivery it waits for (one
+/// transfer at a time); the atomics let `transfers` read it without that lock.
+struct Trace {
+    on: Atomic<bool>,
+    /// Transfers recorded since the last clear; the ring slot of the next is this modulo
+    /// [`TRACE_LEN`].
+    count: Atomic<usize>,
+    ring: [[Atomic<i64>; TRACE_FIELDS]; TRACE_LEN],
+    /// The transfer in progress: its first event, its `STOP`, and its master's wake-up.
+    first: Atomic<i64>,
+    stop: Atomic<i64>,
+    woken: Atomic<i64>,
+}
+
+/// The module's transfer record (one wire per module).
+static TRACE: Trace = Trace {
+    on: Atomic::new(false),
+    count: Atomic::new(0),
+    ring: [const { [const { Atomic::new(0) }; TRACE_FIELDS] }; TRACE_LEN],
+    first: Atomic::new(0),
+    stop: Atomic::new(0),
+    woken: Atomic::new(0),
+};
+
+/// The time now if `transfers` records, else 0 (no clock read).
+pub(crate) fn trace_now() -> i64 {
+    if TRACE.on.load(Relaxed) {
+        now_ns()
+    } else {
+        0
+    }
+}
+
+/// Notes that the master of the transfer in progress is woken after its message (if on).
+pub(crate) fn trace_woken() {
+    if TRACE.on.load(Relaxed) {
+        TRACE.woken.store(now_ns(), Relaxed);
+    }
+}
+
+/// Records the transfer that is returning (if on): from adapter `port`, called at `enter`,
+/// holding the bus lock from `locked` (both from [`trace_now`]).
+pub(crate) fn trace_transfer(port: usize, enter: i64, locked: i64) {
+    if !TRACE.on.load(Relaxed) {
+        return;
+    }
+    let n = TRACE.count.load(Relaxed);
+    let fields = [
+        port as i64,
+        enter,
+        locked,
+        TRACE.first.xchg(0, Relaxed),
+        TRACE.stop.xchg(0, Relaxed),
+        TRACE.woken.xchg(0, Relaxed),
+        now_ns(),
+    ];
+    if let Some(slot) = TRACE.ring.get(n % TRACE_LEN) {
+        for (a, v) in slot.iter().zip(fields) {
+            a.store(v, Relaxed);
+        }
+    }
+    TRACE.count.store(n + 1, Relaxed);
+}
+
+/// The `transfers` read callback.
+fn show_transfers(_: &LoadTarget, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    let n = TRACE.count.load(Relaxed);
+    for i in n.saturating_sub(TRACE_LEN)..n {
+        let Some(slot) = TRACE.ring.get(i % TRACE_LEN) else {
+            continue;
+        };
+        for (k, a) in slot.iter().enumerate() {
+            let sep = if k == 0 { "" } else { " " };
+            write!(f, "{}{}", sep, Dec(a.load(Relaxed)))?;
+        }
+        writeln!(f)?;
+    }
+    Ok(())
+}
+
+/// The `transfers` write callback: `1` clears the record and starts it, `0` stops it.
+fn set_transfers(_: &LoadTarget, reader: &mut UserSliceReader) -> Result {
+    let mut c = [0u8; 1];
+    reader.read_slice(&mut c)?;
+    reader.skip(reader.len())?;
+    match c[0] {
+        b'0' => TRACE.on.store(false, Relaxed),
+        b'1' => {
+            TRACE.on.store(false, Relaxed);
+            TRACE.count.store(0, Relaxed);
+            for a in [&TRACE.first, &TRACE.stop, &TRACE.woken] {
+                a.store(0, Relaxed);
+            }
+            TRACE.on.store(true, Relaxed);
+        }
+        _ => return Err(EINVAL),
+    }
+    Ok(())
 }
 
 /// Empties the statistics and measures the clock's floor again.
@@ -491,6 +612,7 @@ impl Load {
         let scope = Scope::dir(Ok::<_, Error>(data), c"i2c_vbus_load", |data, dir| {
             dir.write_only_callback_file(c"run", data, &run);
             dir.read_write_callback_file(c"stats", data, &show_stats, &reset_stats);
+            dir.read_write_callback_file(c"transfers", data, &show_transfers, &set_transfers);
         });
         Ok(Self {
             _files: KBox::pin_init(scope, GFP_KERNEL)?,

@@ -762,8 +762,21 @@ impl Wire {
         port: usize,
         msgs: impl ExactSizeIterator<Item = Msg<'a>>,
     ) -> Result<usize> {
-        let count = msgs.len();
+        let enter = crate::load::trace_now();
         let _bus = self.bus.lock();
+        let locked = crate::load::trace_now();
+        let result = self.transfer_locked(port, msgs);
+        crate::load::trace_transfer(port, enter, locked);
+        result
+    }
+
+    /// [`Wire::transfer`] with the bus lock held.
+    fn transfer_locked<'a>(
+        self: Pin<&Self>,
+        port: usize,
+        msgs: impl ExactSizeIterator<Item = Msg<'a>>,
+    ) -> Result<usize> {
+        let count = msgs.len();
         let fault = Fault::pick();
 
         // Arbitration is lost (or the address NAKed) before any target sees the transfer.
@@ -932,11 +945,16 @@ impl Wire {
         // Otherwise, the handle of the started timer is dropped when the closure returns,
         // which cancels the timer and waits for a running callback. Either way the work
         // queued last is waited for: no delivery runs after `sync`.
+        let wait = || {
+            let delivered = self.done.wait(timeout);
+            crate::load::trace_woken();
+            delivered
+        };
         let delivered = if delay.is_zero() && interval == 0 {
             self.work.queue();
-            self.done.wait(timeout)
+            wait()
         } else {
-            self.start_scoped(delay, || self.done.wait(timeout))
+            self.start_scoped(delay, wait)
         };
         self.work.sync();
         self.done.drain();
