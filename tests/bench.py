@@ -13,6 +13,17 @@ kernel-side load source (tests/vbus/load.rs), the measuring from a C program
 frames too), is bound to each driver in turn; rounds alternate the drivers' order. The raw
 figures go out as one JSON line (IPMB-BENCH-JSON), which tests/bench_report.py turns into the
 table and the plot on the host.
+
+(d)'s requester (ipmb-bench, every path) and ipmb-responder run on one CPU (RTT_CPU). On a real
+system they are two machines: what one side does after its frame's STOP (the requester's return
+from sending and its going to wait, the responder's going back to poll) overlaps the other
+side's work and the wire, and is not part of the round trip. In the guest every vCPU's
+instructions advance the one clock (-icount), and TCG runs the vCPUs in turn, each until it
+idles: on two CPUs the side whose transfer just ended (its vCPU takes the STOP's interrupt) ran
+that trailing work first, on the other side's critical path, and unpinned the scheduler chose
+one CPU in some rounds and two in others. On one CPU the side a STOP concerns runs first (its
+wake-up comes from the target backend's STOP callback, before the wire wakes the master), and
+the other side's trailing work runs while it waits for the wire, as on two machines.
 """
 
 import argparse
@@ -41,6 +52,7 @@ COST_FRAMES = 300
 # absorbs a burst adds at most 1/39 to a rate found without loss.
 RATE_FRAMES = 10000
 QUEUE_LEN = 256  # ipmb_dev_int's REQUEST_QUEUE_MAX_LEN (fixed); ipmb.ko's queue_len (default)
+RTT_CPU = 0  # (d): the CPU of the requester and the responder (see the docstring)
 # (b)'s placements: the CPU of the load (whose irq_work runs the target callbacks) and the
 # reader's. Unpinned, the scheduler put the reader beside the load in some runs and not in
 # others, which is why the unpaced row did not repeat.
@@ -423,7 +435,7 @@ def round_trips(inst, ipmi_client, resp_dev, r, trace=False):
                     cmd = ("req-user", inst.dev, f"0x{SAT:x}", REQUESTS, seq0)
             if trace:
                 set_transfers("1")
-            res = bench(*cmd)
+            res = bench(*cmd, cpus=(RTT_CPU, RTT_CPU))
             if trace:
                 set_transfers("0")
                 out[f"stages/{path}/{speed}"] = stages(res, rq_port, LOAD_PORT)
@@ -499,6 +511,7 @@ def main():
                                   resp.dev], stdout=subprocess.PIPE, text=True)
     if responder.stdout.readline().strip() != "ready":
         raise AssertionError("ipmb-responder did not start")
+    os.sched_setaffinity(responder.pid, {RTT_CPU})
     # The ipmi_ipmb client: the same 0x20 on adapter 2, bound only while adapter 0's is not
     # (one target per address on the wire).
     if inst.driver():

@@ -24,7 +24,7 @@
  *   req-kernel DEV ADDR N  N requests with IPMB_IOC_REQUEST to ADDR (8-bit), NetFn App,
  *                          commands 01 04 07 08 in turn. samples: ns per round trip;
  *                          starts: each one's start (CLOCK_MONOTONIC ns), as for the two
- *                          below.
+ *                          below. IPMB_BENCH_WRITER_CPU pins the requester, as for these.
  *   req-user DEV ADDR N SEQ0
  *                          the same with write(), then poll() and read() until the response
  *                          with our seq and cmd comes (as OpenBMC's ipmbbridged does), seqs
@@ -307,6 +307,8 @@ static int cmd_req_kernel(char **argv)
 	int fd = open(argv[0], O_RDWR), n = atoi(argv[2]);
 	uint8_t addr = strtoul(argv[1], NULL, 0);
 
+	pin_from_env("IPMB_BENCH_WRITER_CPU");
+
 	if (fd < 0)
 		die(argv[0]);
 	for (int i = 0; i < n && i < MAX_SAMPLES; i++) {
@@ -336,6 +338,8 @@ static int cmd_req_user(char **argv)
 	int fd = open(argv[0], O_RDWR | O_NONBLOCK), n = atoi(argv[2]), seq0 = atoi(argv[3]);
 	uint8_t addr = strtoul(argv[1], NULL, 0), own = 0x20;
 	struct pollfd p = { .events = POLLIN };
+
+	pin_from_env("IPMB_BENCH_WRITER_CPU");
 
 	if (fd < 0)
 		die(argv[0]);
@@ -380,6 +384,8 @@ static int cmd_req_ipmi(char **argv)
 {
 	int fd = open(argv[0], O_RDWR), n = atoi(argv[1]);
 	struct pollfd p = { .events = POLLIN };
+
+	pin_from_env("IPMB_BENCH_WRITER_CPU");
 
 	if (fd < 0)
 		die(argv[0]);
