@@ -462,7 +462,7 @@ impl Line<'_> {
             Phase::Address if self.job.read => {
                 let val =
                     self.broadcast(bindings::i2c_slave_event_I2C_SLAVE_READ_REQUESTED, 0, true);
-                let job = &mut self.job;
+                let job = &mut *self.job;
                 if let Some(first) = job.buf.get_mut(..job.len).and_then(|b| b.first_mut()) {
                     *first = val;
                 }
