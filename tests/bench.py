@@ -14,7 +14,8 @@ frames too), is bound to each driver in turn; rounds alternate the drivers' orde
 figures go out as one JSON line (IPMB-BENCH-JSON), which tests/bench_report.py turns into the
 table and the plot on the host.
 
-(d)'s requester (ipmb-bench, every path) and ipmb-responder run on one CPU (RTT_CPU). On a real
+(d)'s requester (ipmb-bench, every path, and ipmi_ipmb's transmit thread for /dev/ipmi0) and
+ipmb-responder run on one CPU (RTT_CPU). On a real
 system they are two machines: what one side does after its frame's STOP (the requester's return
 from sending and its going to wait, the responder's going back to poll) overlaps the other
 side's work and the wire, and is not part of the round trip. In the guest every vCPU's
@@ -379,6 +380,19 @@ STAGES = (("call", "t0", "rq.enter"),          # the requester's path to the bus
 TRACE_KEYS = ("port", "enter", "locked", "first", "stop", "woken", "exit")
 
 
+def kthreads(prefix):
+    """The pids of the kernel threads whose name starts with `prefix`."""
+    pids = []
+    for d in glob.glob("/proc/[0-9]*/comm"):
+        try:
+            with open(d) as f:
+                if f.read().startswith(prefix):
+                    pids.append(int(d.split("/")[2]))
+        except OSError:
+            pass
+    return pids
+
+
 def set_transfers(on):
     """Starts ("1", cleared first) or stops ("0") the wire's record of the transfers."""
     with open(TRANSFERS, "w") as f:
@@ -420,6 +434,9 @@ def round_trips(inst, ipmi_client, resp_dev, r, trace=False):
                     inst.unbind()
                 ipmi_client.rebind("ipmi-ipmb")
                 dev = lib.wait_for(ipmi_device, "/dev/ipmiN", timeout=30)
+                # Its requests go out from its own thread: part of the requester's side.
+                for pid in kthreads("kipmb"):
+                    os.sched_setaffinity(pid, {RTT_CPU})
                 rq_port = IPMI_PORT
                 cmd = ("req-ipmi", dev, REQUESTS)
             else:

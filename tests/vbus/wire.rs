@@ -983,7 +983,8 @@ impl Wire {
                     if msg.is_read() {
                         let state = self.state.lock();
                         let data = msg.data_mut();
-                        if let Some(src) = state.jobs.get(port).and_then(|j| j.buf.get(..data.len()))
+                        if let Some(src) =
+                            state.jobs.get(port).and_then(|j| j.buf.get(..data.len()))
                         {
                             data.copy_from_slice(src);
                         }
