@@ -35,7 +35,10 @@
 
 use crate::{
     adapter::Msg,
-    wire::Wire, //
+    wire::{
+        Wire,
+        MAX_ADAPTERS, //
+    },
 };
 use core::{
     pin::Pin,
@@ -232,20 +235,22 @@ static STATS: Stats = Stats {
     clock_ns: Atomic::new(0),
 };
 
-/// Records a target callback for `event` that started at `start` (from [`now_ns`]) and has just
-/// returned. Called by the wire's delivery, in hard-IRQ context, under the wire's lock.
-pub(crate) fn record(event: bindings::i2c_slave_event, start: i64) {
+/// Records a target callback for `event` of a transfer of adapter `master` that started at
+/// `start` (from [`now_ns`]) and has just returned. Called by the wire's delivery, in hard-IRQ
+/// context, under the wire's lock.
+pub(crate) fn record(event: bindings::i2c_slave_event, start: i64, master: usize) {
     let ns = now_ns() - start;
-    if TRACE.on.load(Relaxed) && TRACE.first.load(Relaxed) == 0 {
-        TRACE.first.store(start, Relaxed);
+    let on = TRACE.on.load(Relaxed);
+    if let Some(first) = of(&TRACE.first, master).filter(|f| on && f.load(Relaxed) == 0) {
+        first.store(start, Relaxed);
     }
     let summary = match event {
         bindings::i2c_slave_event_I2C_SLAVE_WRITE_REQUESTED => &STATS.address,
         bindings::i2c_slave_event_I2C_SLAVE_WRITE_RECEIVED => &STATS.byte,
         bindings::i2c_slave_event_I2C_SLAVE_STOP => {
             STATS.last_stop_ns.store(start, Relaxed);
-            if TRACE.on.load(Relaxed) {
-                TRACE.stop.store(start, Relaxed);
+            if let Some(stop) = of(&TRACE.stop, master).filter(|_| on) {
+                stop.store(start, Relaxed);
             }
             &STATS.stop
         }
@@ -260,20 +265,22 @@ pub(crate) const TRACE_LEN: usize = 64;
 /// Times per transfer in `transfers`: the port, then six clock readings.
 const TRACE_FIELDS: usize = 7;
 
-/// The `transfers` record: on or off, the ring, and the transfer in progress.
+/// The `transfers` record: on or off, the ring, and the transfers in progress.
 ///
-/// Written by the master holding the wire's bus lock, and by the delivery it waits for (one
-/// transfer at a time); the atomics let `transfers` read it without that lock.
+/// Written by the masters and the delivery (a transfer's first event and `STOP` by the
+/// delivery, under the wire's lock, the rest by its master); the atomics let `transfers` read
+/// it without that lock.
 struct Trace {
     on: Atomic<bool>,
     /// Transfers recorded since the last clear; the ring slot of the next is this modulo
     /// [`TRACE_LEN`].
     count: Atomic<usize>,
     ring: [[Atomic<i64>; TRACE_FIELDS]; TRACE_LEN],
-    /// The transfer in progress: its first event, its `STOP`, and its master's wake-up.
-    first: Atomic<i64>,
-    stop: Atomic<i64>,
-    woken: Atomic<i64>,
+    /// Per adapter, its transfer in progress: its first event, its `STOP`, and its master's
+    /// wake-up.
+    first: [Atomic<i64>; MAX_ADAPTERS],
+    stop: [Atomic<i64>; MAX_ADAPTERS],
+    woken: [Atomic<i64>; MAX_ADAPTERS],
 }
 
 /// The module's transfer record (one wire per module).
@@ -281,10 +288,15 @@ static TRACE: Trace = Trace {
     on: Atomic::new(false),
     count: Atomic::new(0),
     ring: [const { [const { Atomic::new(0) }; TRACE_FIELDS] }; TRACE_LEN],
-    first: Atomic::new(0),
-    stop: Atomic::new(0),
-    woken: Atomic::new(0),
+    first: [const { Atomic::new(0) }; MAX_ADAPTERS],
+    stop: [const { Atomic::new(0) }; MAX_ADAPTERS],
+    woken: [const { Atomic::new(0) }; MAX_ADAPTERS],
 };
+
+/// Adapter `port`'s entry of one of the per-adapter times of [`TRACE`].
+fn of(times: &[Atomic<i64>; MAX_ADAPTERS], port: usize) -> Option<&Atomic<i64>> {
+    times.get(port)
+}
 
 /// The time now if `transfers` records, else 0 (no clock read).
 pub(crate) fn trace_now() -> i64 {
@@ -295,10 +307,10 @@ pub(crate) fn trace_now() -> i64 {
     }
 }
 
-/// Notes that the master of the transfer in progress is woken after its message (if on).
-pub(crate) fn trace_woken() {
-    if TRACE.on.load(Relaxed) {
-        TRACE.woken.store(now_ns(), Relaxed);
+/// Notes that the master of adapter `port` is woken after its message (if on).
+pub(crate) fn trace_woken(port: usize) {
+    if let Some(woken) = of(&TRACE.woken, port).filter(|_| TRACE.on.load(Relaxed)) {
+        woken.store(now_ns(), Relaxed);
     }
 }
 
@@ -309,13 +321,14 @@ pub(crate) fn trace_transfer(port: usize, enter: i64, locked: i64) {
         return;
     }
     let n = TRACE.count.load(Relaxed);
+    let take = |times| of(times, port).map_or(0, |a| a.xchg(0, Relaxed));
     let fields = [
         port as i64,
         enter,
         locked,
-        TRACE.first.xchg(0, Relaxed),
-        TRACE.stop.xchg(0, Relaxed),
-        TRACE.woken.xchg(0, Relaxed),
+        take(&TRACE.first),
+        take(&TRACE.stop),
+        take(&TRACE.woken),
         now_ns(),
     ];
     if let Some(slot) = TRACE.ring.get(n % TRACE_LEN) {
@@ -352,7 +365,10 @@ fn set_transfers(_: &LoadTarget, reader: &mut UserSliceReader) -> Result {
         b'1' => {
             TRACE.on.store(false, Relaxed);
             TRACE.count.store(0, Relaxed);
-            for a in [&TRACE.first, &TRACE.stop, &TRACE.woken] {
+            for a in [&TRACE.first, &TRACE.stop, &TRACE.woken]
+                .into_iter()
+                .flatten()
+            {
                 a.store(0, Relaxed);
             }
             TRACE.on.store(true, Relaxed);

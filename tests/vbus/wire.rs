@@ -367,6 +367,7 @@ impl WireState {
     /// The job of adapter `port`'s master, with the targets it is delivered to.
     fn line(&mut self, port: usize) -> Option<Line<'_>> {
         Some(Line {
+            port,
             targets: &self.targets,
             job: self.jobs.get_mut(port)?,
             foreign_open: &mut self.foreign_open,
@@ -376,6 +377,8 @@ impl WireState {
 
 /// A job under the wire's lock, with the registry it is delivered by.
 struct Line<'a> {
+    /// The adapter of the job's master.
+    port: usize,
     targets: &'a [Option<Target>; MAX_ADAPTERS],
     job: &'a mut Job,
     foreign_open: &'a mut [bool; MAX_ADAPTERS],
@@ -420,7 +423,7 @@ impl Line<'_> {
             // SAFETY: The caller holds the lock (`self` borrows the state, which lives in the
             // lock) and `receiver.target` is in `self.targets`, checked above.
             let ret = unsafe { receiver.target.event(event, &mut v) };
-            crate::load::record(event, start);
+            crate::load::record(event, start, self.port);
             if ret != 0 {
                 receiver.listening = false;
             }
@@ -1093,7 +1096,7 @@ impl Wire {
         // waited for: no delivery runs after `sync`.
         let wait = || {
             let delivered = master.done.wait(timeout);
-            crate::load::trace_woken();
+            crate::load::trace_woken(master.port);
             delivered
         };
         let delivered = if !delay.is_zero() {
