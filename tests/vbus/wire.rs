@@ -8,11 +8,10 @@
 //! An `irq_work` delivers the script to the target backend in hard-IRQ context, as a real
 //! controller's interrupt handler would, either all at once or one event per interrupt at the
 //! wire rate, and completes a completion the master sleeps on (with a timeout). The master
-//! queues the `irq_work` itself for the first event (the address phase) when there is no
-//! delay; a hard-mode hrtimer raises it for the rest when paced, every 9 bit times, and after
-//! `delay_us` for the first event otherwise. Paced, a message of N bytes thus takes N + 1
-//! times 9 bit times from its start to its `STOP` (the address byte and the data), as on a
-//! real bus: no timer latency before the address phase.
+//! queues the `irq_work` itself when there is neither delay nor pacing; otherwise a hard-mode
+//! hrtimer raises it: once after `delay_us`, then every 9 bit times when paced, counted from
+//! the first expiry (the address phase), so that the `STOP` of a message of N bytes comes
+//! N + 1 times 9 bit times after it (the address byte and the data), as on a real bus.
 //!
 //! The bus is busy from the start of a master transfer to its final `STOP`: the delivery of
 //! that `STOP` frees it, in the interrupt, as a real bus is free once the `STOP` condition is
@@ -1067,8 +1066,6 @@ impl Wire {
     }
 
     /// Delivers `master`'s loaded job after `delay`, and waits until it is done.
-    ///
-    /// Without delay, the first event is delivered at once and the timer paces the others.
     fn run_job(&self, master: Pin<&Master>, delay: Delta) -> Result<Outcome> {
         let (len, interval) = {
             let state = self.state.lock();
@@ -1083,31 +1080,28 @@ impl Wire {
         let timeout_ms = u32::try_from(DELIVERY_TIMEOUT_MS + expected_ms).unwrap_or(u32::MAX);
         let timeout = msecs_to_jiffies(timeout_ms);
 
-        // Without delay the work is queued at once, on this CPU, whose `irq_work` interrupt
-        // runs it: as a controller starts clocking out the address as soon as it is told to.
-        // Unpaced, it delivers everything, and no timer is needed; paced, it delivers the
-        // address phase and the timer raises it every 9 bit times from now on. A timer started
-        // to expire at once would deliver the address phase later, by the time its interrupt
-        // takes, which a real bus does not have (and which costs far more under QEMU TCG,
-        // whose main-loop thread delivers the emulated timer's interrupt).
+        // Without delay or pacing no timer is needed: the work is queued at once, on this CPU,
+        // whose `irq_work` interrupt runs it. A timer expiry costs far more than that under
+        // QEMU TCG, whose main-loop thread delivers the emulated timer's interrupt (a host
+        // thread that waits for the host's scheduler).
         //
-        // The handle of a started timer is dropped when the closure returns, which cancels
-        // the timer and waits for a running callback. Either way the work queued last is
-        // waited for: no delivery runs after `sync`.
+        // Otherwise, the timer's first expiry is `delay` from now, and when paced the next ones
+        // follow every 9 bit times from that expiry, not from when its interrupt ran: the
+        // `STOP` of a message of N bytes comes (N + 1) times 9 bit times after the first
+        // expiry, as on a real bus after the start, whatever the interrupts take. The handle of
+        // the started timer is dropped when the closure returns, which cancels the timer and
+        // waits for a running callback. Either way the work queued last is waited for: no
+        // delivery runs after `sync`.
         let wait = || {
             let delivered = master.done.wait(timeout);
             crate::load::trace_woken(master.port);
             delivered
         };
-        let delivered = if !delay.is_zero() {
-            master.start_scoped(delay, wait)
-        } else {
+        let delivered = if delay.is_zero() && interval == 0 {
             master.work.queue();
-            if interval == 0 {
-                wait()
-            } else {
-                master.start_scoped(Delta::from_nanos(interval), wait)
-            }
+            wait()
+        } else {
+            master.start_scoped(delay, wait)
         };
         master.work.sync();
         master.done.drain();
