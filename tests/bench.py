@@ -15,16 +15,18 @@ figures go out as one JSON line (IPMB-BENCH-JSON), which tests/bench_report.py t
 table and the plot on the host.
 
 (d)'s requester (ipmb-bench, every path, and ipmi_ipmb's transmit thread for /dev/ipmi0) and
-ipmb-responder run on one CPU (RTT_CPU). On a real
-system they are two machines: what one side does after its frame's STOP (the requester's return
-from sending and its going to wait, the responder's going back to poll) overlaps the other
-side's work and the wire, and is not part of the round trip. In the guest every vCPU's
-instructions advance the one clock (-icount), and TCG runs the vCPUs in turn, each until it
-idles: on two CPUs the side whose transfer just ended (its vCPU takes the STOP's interrupt) ran
-that trailing work first, on the other side's critical path, and unpinned the scheduler chose
-one CPU in some rounds and two in others. On one CPU the side a STOP concerns runs first (its
-wake-up comes from the target backend's STOP callback, before the wire wakes the master), and
-the other side's trailing work runs while it waits for the wire, as on two machines.
+ipmb-responder run on one CPU (RTT_CPU). On a real system they are two machines: what one side
+does after its frame's STOP (the requester's return from sending and its going to wait, the
+responder's going back to poll) overlaps the other side's work and the wire, and is not part
+of the round trip. In the guest every vCPU's instructions advance the one clock (-icount), and
+TCG runs the vCPUs in turn, each until it idles: on two CPUs the side whose transfer just ended
+(its vCPU takes the STOP's interrupt) ran that trailing work first, on the other side's
+critical path, and unpinned the scheduler chose one CPU in some rounds and two in others. On
+one CPU the side a STOP concerns runs first (its wake-up comes from the target backend's STOP
+callback, before the wire wakes the master), and the other side's trailing work runs while it
+waits for the wire, as on two machines. --stages shows it: the requester's thread is woken
+only after the responder has put its response on the wire, and the responder's after the
+requester has returned.
 """
 
 import argparse
