@@ -24,8 +24,8 @@ TCG runs the vCPUs in turn, each until it idles: on two CPUs the side whose tran
 critical path, and unpinned the scheduler chose one CPU in some rounds and two in others. On
 one CPU the side a STOP concerns runs first (its wake-up comes from the target backend's STOP
 callback, before the wire wakes the master), and the other side's trailing work runs while it
-waits for the wire, as on two machines. --stages shows it: the requester's thread is woken
-only after the responder has put its response on the wire, and the responder's after the
+waits for the wire, as on two machines. --stages shows it: the requester's thread runs
+only after the responder has started its response, and the responder's after the
 requester has returned.
 """
 
