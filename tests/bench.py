@@ -13,6 +13,20 @@ kernel-side load source (tests/vbus/load.rs), the measuring from a C program
 frames too), is bound to each driver in turn; rounds alternate the drivers' order. The raw
 figures go out as one JSON line (IPMB-BENCH-JSON), which tests/bench_report.py turns into the
 table and the plot on the host.
+
+(d)'s requester (ipmb-bench, every path, and ipmi_ipmb's transmit thread for /dev/ipmi0) and
+ipmb-responder run on one CPU (RTT_CPU). On a real system they are two machines: what one side
+does after its frame's STOP (the requester's return from sending and its going to wait, the
+responder's going back to poll) overlaps the other side's work and the wire, and is not part
+of the round trip. In the guest every vCPU's instructions advance the one clock (-icount), and
+TCG runs the vCPUs in turn, each until it idles: on two CPUs the side whose transfer just ended
+(its vCPU takes the STOP's interrupt) ran that trailing work first, on the other side's
+critical path, and unpinned the scheduler chose one CPU in some rounds and two in others. On
+one CPU the side a STOP concerns runs first (its wake-up comes from the target backend's STOP
+callback, before the wire wakes the master), and the other side's trailing work runs while it
+waits for the wire, as on two machines. --stages shows it: the requester's thread runs
+only after the responder has started its response, and the responder's after the
+requester has returned.
 """
 
 import argparse
@@ -31,15 +45,17 @@ C_DRIVER, RUST_DRIVER = "ipmb-dev", "ipmb"
 DRIVERS = (C_DRIVER, RUST_DRIVER)
 ROUNDS = 5
 LOAD = lib.VBUS_LOAD
-RUN, STATS = f"{LOAD}/run", f"{LOAD}/stats"
+RUN, STATS, TRANSFERS = f"{LOAD}/run", f"{LOAD}/stats", f"{LOAD}/transfers"
 # Wire ports (not I2C adapter numbers): the client is on port 0, the load comes from port 1.
 CLIENT_PORT, LOAD_PORT = 0, 1
+IPMI_PORT = 2  # (d): the ipmi_ipmb client's port; the responder is on LOAD_PORT
 SIZES = (8, 32, 240)
 COST_FRAMES = 300
 # (b): frames per trial, 39 times either driver's queue (QUEUE_LEN), so that a queue that only
 # absorbs a burst adds at most 1/39 to a rate found without loss.
 RATE_FRAMES = 10000
 QUEUE_LEN = 256  # ipmb_dev_int's REQUEST_QUEUE_MAX_LEN (fixed); ipmb.ko's queue_len (default)
+RTT_CPU = 0  # (d): the CPU of the requester and the responder (see the docstring)
 # (b)'s placements: the CPU of the load (whose irq_work runs the target callbacks) and the
 # reader's. Unpinned, the scheduler put the reader beside the load in some runs and not in
 # others, which is why the unpaced row did not repeat.
@@ -74,7 +90,7 @@ def bench(*args, cpus=None):
     out = {}
     for line in p.stdout.splitlines():
         k, _, v = line.partition(" ")
-        out[k] = [int(x) for x in v.split()] if k == "samples" else int(v)
+        out[k] = [int(x) for x in v.split()] if k in ("samples", "starts") else int(v)
     return out
 
 
@@ -349,8 +365,65 @@ def ipmi_device():
     return devs[0] if devs else None
 
 
-def round_trips(inst, ipmi_client, resp_dev, r):
-    """(d) request round trips at each bus speed, one round: samples per path."""
+# (d) --stages: the stages of a round trip, from the request's start (ipmb-bench's clock) and
+# the wire's record of both transfers (tests/vbus/load.rs `transfers`): name, from, to.
+STAGES = (("call", "t0", "rq.enter"),          # the requester's path to the bus
+          ("rq_lock", "rq.enter", "rq.locked"),  # the wire's bus lock
+          ("rq_start", "rq.locked", "rq.first"),  # set-up to the first event
+          ("rq_wire", "rq.first", "rq.stop"),    # wire time of the request
+          ("turn", "rq.stop", "rs.enter"),       # the responder: wake-up, receive, respond
+          ("rs_lock", "rs.enter", "rs.locked"),  # the responder waits for the bus
+          ("rs_start", "rs.locked", "rs.first"),
+          ("rs_wire", "rs.first", "rs.stop"),    # wire time of the response
+          ("back", "rs.stop", "t1"),             # the requester's wake-up and return
+          # off the critical path (overlapping the stages above):
+          ("rq_woken", "rq.stop", "rq.woken"), ("rq_tail", "rq.stop", "rq.exit"),
+          ("rs_woken", "rs.stop", "rs.woken"), ("rs_tail", "rs.stop", "rs.exit"))
+TRACE_KEYS = ("port", "enter", "locked", "first", "stop", "woken", "exit")
+
+
+def kthreads(prefix):
+    """The pids of the kernel threads whose name starts with `prefix`."""
+    pids = []
+    for d in glob.glob("/proc/[0-9]*/comm"):
+        try:
+            with open(d) as f:
+                if f.read().startswith(prefix):
+                    pids.append(int(d.split("/")[2]))
+        except OSError:
+            pass
+    return pids
+
+
+def set_transfers(on):
+    """Starts ("1", cleared first) or stops ("0") the wire's record of the transfers."""
+    with open(TRANSFERS, "w") as f:
+        f.write(on)
+
+
+def stages(out, rq_port, rs_port):
+    """The stages (STAGES) of each request of ipmb-bench's output `out`, from the wire's record
+    of the transfers: a dict of lists of ns."""
+    with open(TRANSFERS) as f:
+        trace = [dict(zip(TRACE_KEYS, map(int, line.split()))) for line in f]
+    res = {name: [] for name, _, _ in STAGES}
+    for t0, rtt in zip(out["starts"], out["samples"]):
+        rq = next((t for t in trace if t["port"] == rq_port and t["enter"] >= t0), None)
+        rs = rq and next((t for t in trace if t["port"] == rs_port
+                          and t["enter"] >= rq["stop"]), None)
+        if not rs:
+            continue
+        at = {"t0": t0, "t1": t0 + rtt}
+        at.update({f"rq.{k}": v for k, v in rq.items()})
+        at.update({f"rs.{k}": v for k, v in rs.items()})
+        for name, a, b in STAGES:
+            res[name].append(at[b] - at[a])
+    return res
+
+
+def round_trips(inst, ipmi_client, resp_dev, r, trace=False):
+    """(d) request round trips at each bus speed, one round: samples per path (with `trace`,
+    also each request's stages, under "stages/<path>/<speed>")."""
     out = {}
     paths = ["kernel", "user-ipmb", "user-ipmb-dev", "ipmi_ipmb"]
     if r % 2:
@@ -363,22 +436,41 @@ def round_trips(inst, ipmi_client, resp_dev, r):
                     inst.unbind()
                 ipmi_client.rebind("ipmi-ipmb")
                 dev = lib.wait_for(ipmi_device, "/dev/ipmiN", timeout=30)
-                samples = bench("req-ipmi", dev, REQUESTS)["samples"]
-                ipmi_client.unbind()
+                # Its requests go out from its own thread: part of the requester's side.
+                for pid in kthreads("kipmb"):
+                    os.sched_setaffinity(pid, {RTT_CPU})
+                rq_port = IPMI_PORT
+                cmd = ("req-ipmi", dev, REQUESTS)
             else:
                 drv = C_DRIVER if path == "user-ipmb-dev" else RUST_DRIVER
                 if ipmi_client.driver():
                     ipmi_client.unbind()
                 inst.rebind(drv)
+                rq_port = CLIENT_PORT
                 if path == "kernel":
-                    samples = bench("req-kernel", inst.dev, f"0x{SAT:x}", REQUESTS)["samples"]
+                    cmd = ("req-kernel", inst.dev, f"0x{SAT:x}", REQUESTS)
                 else:
                     seq0 = (r * len(SPEEDS) + SPEEDS.index(speed)) * REQUESTS
-                    samples = bench("req-user", inst.dev, f"0x{SAT:x}", REQUESTS,
-                                    seq0)["samples"]
-            out[f"{path}/{speed}"] = samples
+                    cmd = ("req-user", inst.dev, f"0x{SAT:x}", REQUESTS, seq0)
+            if trace:
+                set_transfers("1")
+            res = bench(*cmd, cpus=(RTT_CPU, RTT_CPU))
+            if trace:
+                set_transfers("0")
+                out[f"stages/{path}/{speed}"] = stages(res, rq_port, LOAD_PORT)
+            if path == "ipmi_ipmb":
+                ipmi_client.unbind()
+            out[f"{path}/{speed}"] = res["samples"]
     lib.vbus_param("speed_khz", 0)
     return out
+
+
+def say_stages(rtt):
+    """Prints the median of each stage of each path and speed of one round of (d)."""
+    for key, st in rtt.items():
+        if key.startswith("stages/") and st["call"]:
+            meds = " ".join(f"{name}={sorted(v)[len(v) // 2]}" for name, v in st.items())
+            say(f"bench: {key[len('stages/'):]} median ns: {meds}")
 
 
 def main():
@@ -397,6 +489,9 @@ def main():
     ap.add_argument("--only", default=",".join(SECTIONS),
                     help="comma-separated sections to measure (of %s), for work on one of "
                          "them; tests/bench_report.py leaves the others out" % ",".join(SECTIONS))
+    ap.add_argument("--stages", action="store_true",
+                    help="(d): also break each round trip down into stages (the wire's record "
+                         "of the transfers, tests/vbus/load.rs) and print their medians")
     ap.add_argument("--quick", action="store_true",
                     help="one round of few events: checks the bench works, figures mean nothing")
     args = ap.parse_args()
@@ -435,6 +530,7 @@ def main():
                                   resp.dev], stdout=subprocess.PIPE, text=True)
     if responder.stdout.readline().strip() != "ready":
         raise AssertionError("ipmb-responder did not start")
+    os.sched_setaffinity(responder.pid, {RTT_CPU})
     # The ipmi_ipmb client: the same 0x20 on adapter 2, bound only while adapter 0's is not
     # (one target per address on the wire).
     if inst.driver():
@@ -482,7 +578,9 @@ def main():
             if "memory" in only:
                 rd["memory"] = memory(inst, extra, order)
             if "rtt" in only:
-                rd["rtt"] = round_trips(inst, ipmi_client, resp.dev, r)
+                rd["rtt"] = round_trips(inst, ipmi_client, resp.dev, r, args.stages)
+                if args.stages:
+                    say_stages(rd["rtt"])
             if args.rate_only:
                 say(f"bench: round {r}: " + json.dumps(rd))
             say(f"bench: round {r} done in {time.monotonic() - t0:.1f} s"

@@ -11,6 +11,10 @@
 //! user boundary whole, through their `kernel::transmute` byte views (`rust/uapi.rs`); every
 //! message read from userspace is checked for unknown flags and reserved bits first.
 
+use core::mem::{
+    offset_of,
+    MaybeUninit, //
+};
 use kernel::{
     fs::File,
     ioctl::{
@@ -20,6 +24,7 @@ use kernel::{
         _IOWR, //
     },
     prelude::*,
+    transmute::AsBytes,
     uaccess::{
         UserPtr,
         UserSlice,
@@ -29,6 +34,7 @@ use kernel::{
 
 use super::OpenFile;
 use crate::{
+    abstractions::stack_buf::zeroed_prefix,
     instance::{
         Instance,
         Queue,
@@ -66,6 +72,19 @@ const IOC_UNREGISTER: u32 = _IOW::<Cmd>(uapi::IOC_MAGIC, uapi::NR_UNREGISTER);
 /// `IPMB_IOC_RESPOND`.
 const IOC_RESPOND: u32 = _IOW::<Msg>(uapi::IOC_MAGIC, uapi::NR_RESPOND);
 
+/// Bytes of a response's body and frame `IPMB_IOC_RESPOND` zeroes at least ([`zeroed_prefix`]):
+/// a fixed count the compiler zeroes in line, which covers IPMB's 32 bytes.
+const ZEROED_MIN: usize = 32;
+
+/// The part of `m` that `IPMB_IOC_REQUEST` and `IPMB_IOC_SUBMIT` write back: every field and
+/// the used part of `data`. The rest of `data` is what the caller passed in (`m` was read from
+/// it), so writing it back would change nothing but cost a copy of up to 240 bytes.
+fn written_back(m: &Msg) -> &[u8] {
+    let bytes = m.as_bytes();
+    let used = offset_of!(Msg, data) + usize::from(m.data_len);
+    bytes.get(..used).unwrap_or(bytes)
+}
+
 impl OpenFile {
     /// Handles ioctl `cmd` with the user pointer `arg` (every command of `ipmb.h` takes one).
     pub(super) fn dispatch_ioctl(&self, file: &File, cmd: u32, arg: usize) -> Result<isize> {
@@ -90,7 +109,7 @@ impl OpenFile {
                 } else {
                     self.submit(file, &mut m)?;
                 }
-                writer.write(&m)?;
+                writer.write_slice(written_back(&m))?;
             }
             IOC_RECEIVE => self.receive(file, &mut user.writer())?,
             IOC_REGISTER | IOC_UNREGISTER => {
@@ -220,12 +239,18 @@ impl OpenFile {
             src_lun: m.own_lun,
             cmd: m.cmd,
         };
-        let mut body = [0u8; MAX_LEN_LIMIT];
+        // Only the parts the answer fills are initialised (see `ZEROED_MIN`).
+        if data.len() >= MAX_LEN_LIMIT {
+            return Err(EMSGSIZE);
+        }
+        let mut body = MaybeUninit::<[u8; MAX_LEN_LIMIT]>::uninit();
+        let body = zeroed_prefix::<_, ZEROED_MIN>(&mut body, data.len() + 1);
         body[0] = m.cc;
-        let body = body.get_mut(..data.len() + 1).ok_or(EMSGSIZE)?;
         body[1..].copy_from_slice(data);
-        let mut f = [0u8; MAX_LEN_LIMIT];
-        let len = frame::build(&mut f, instance.max_len, &hdr, body).map_err(|_| EMSGSIZE)?;
+        let mut f = MaybeUninit::<[u8; MAX_LEN_LIMIT]>::uninit();
+        // A frame longer than the buffer is refused by `build` as before.
+        let f = zeroed_prefix::<_, ZEROED_MIN>(&mut f, frame::MIN_REQUEST_LEN + body.len());
+        let len = frame::build(f, instance.max_len, &hdr, body).map_err(|_| EMSGSIZE)?;
         instance.send(&f[..len], false)
     }
 

@@ -22,7 +22,9 @@
  *                          (one frame) to RUN; the reader's return time minus the start of
  *                          the frame's STOP callback (STATS last_stop_ns). samples: ns.
  *   req-kernel DEV ADDR N  N requests with IPMB_IOC_REQUEST to ADDR (8-bit), NetFn App,
- *                          commands 01 04 07 08 in turn. samples: ns per round trip.
+ *                          commands 01 04 07 08 in turn. samples: ns per round trip;
+ *                          starts: each one's start (CLOCK_MONOTONIC ns), as for the two
+ *                          below. IPMB_BENCH_WRITER_CPU pins the requester, as for these.
  *   req-user DEV ADDR N SEQ0
  *                          the same with write(), then poll() and read() until the response
  *                          with our seq and cmd comes (as OpenBMC's ipmbbridged does), seqs
@@ -103,13 +105,27 @@ static int64_t read_key(const char *path, const char *key)
 }
 
 static int64_t samples[MAX_SAMPLES];
+/* The req-* commands: when each request started (CLOCK_MONOTONIC, ns). */
+static int64_t starts[MAX_SAMPLES];
+
+static void print_list(const char *key, const int64_t *v, int n)
+{
+	printf("%s", key);
+	for (int i = 0; i < n; i++)
+		printf(" %lld", (long long)v[i]);
+	printf("\n");
+}
 
 static void print_samples(int n)
 {
-	printf("samples");
-	for (int i = 0; i < n; i++)
-		printf(" %lld", (long long)samples[i]);
-	printf("\n");
+	print_list("samples", samples, n);
+}
+
+/* The req-* commands' output: the round trips, and when each started. */
+static void print_requests(int n)
+{
+	print_samples(n);
+	print_list("starts", starts, n);
 }
 
 /* drain */
@@ -291,6 +307,8 @@ static int cmd_req_kernel(char **argv)
 	int fd = open(argv[0], O_RDWR), n = atoi(argv[2]);
 	uint8_t addr = strtoul(argv[1], NULL, 0);
 
+	pin_from_env("IPMB_BENCH_WRITER_CPU");
+
 	if (fd < 0)
 		die(argv[0]);
 	for (int i = 0; i < n && i < MAX_SAMPLES; i++) {
@@ -303,6 +321,7 @@ static int cmd_req_kernel(char **argv)
 		if (ioctl(fd, IPMB_IOC_REQUEST, &m) < 0)
 			die("IPMB_IOC_REQUEST");
 		samples[i] = now_ns() - t0;
+		starts[i] = t0;
 		if (m.cc || (m.flags & IPMB_MSG_SYNTHESIZED)) {
 			fprintf(stderr, "ipmb-bench: request %d: cc 0x%02x flags 0x%x\n", i, m.cc,
 				m.flags);
@@ -310,7 +329,7 @@ static int cmd_req_kernel(char **argv)
 		}
 	}
 	close(fd);
-	print_samples(n);
+	print_requests(n);
 	return 0;
 }
 
@@ -319,6 +338,8 @@ static int cmd_req_user(char **argv)
 	int fd = open(argv[0], O_RDWR | O_NONBLOCK), n = atoi(argv[2]), seq0 = atoi(argv[3]);
 	uint8_t addr = strtoul(argv[1], NULL, 0), own = 0x20;
 	struct pollfd p = { .events = POLLIN };
+
+	pin_from_env("IPMB_BENCH_WRITER_CPU");
 
 	if (fd < 0)
 		die(argv[0]);
@@ -352,9 +373,10 @@ static int cmd_req_user(char **argv)
 				break;
 		}
 		samples[i] = now_ns() - t0;
+		starts[i] = t0;
 	}
 	close(fd);
-	print_samples(n);
+	print_requests(n);
 	return 0;
 }
 
@@ -362,6 +384,8 @@ static int cmd_req_ipmi(char **argv)
 {
 	int fd = open(argv[0], O_RDWR), n = atoi(argv[1]);
 	struct pollfd p = { .events = POLLIN };
+
+	pin_from_env("IPMB_BENCH_WRITER_CPU");
 
 	if (fd < 0)
 		die(argv[0]);
@@ -391,6 +415,7 @@ static int cmd_req_ipmi(char **argv)
 		if (ioctl(fd, IPMICTL_RECEIVE_MSG_TRUNC, &recv) < 0)
 			die("IPMICTL_RECEIVE_MSG_TRUNC");
 		samples[i] = now_ns() - t0;
+		starts[i] = t0;
 		if (recv.msgid != i || recv.msg.data_len < 1 || data[0] != 0) {
 			fprintf(stderr, "ipmb-bench: request %d: msgid %ld cc 0x%02x\n", i,
 				recv.msgid, recv.msg.data_len ? data[0] : 0xff);
@@ -398,7 +423,7 @@ static int cmd_req_ipmi(char **argv)
 		}
 	}
 	close(fd);
-	print_samples(n);
+	print_requests(n);
 	return 0;
 }
 

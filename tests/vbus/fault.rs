@@ -84,8 +84,9 @@ frames_to! {
     FRAMES_TO_7: frames_to_7,
 }
 
-/// Adds one to a counter. Callers serialise the updates of each counter (the wire's bus
-/// mutex for the fault counters, its state lock for the delivery counters).
+/// Adds one to a counter. Callers serialise the updates of each counter (the fault counters
+/// are updated by the master that holds the wire's bus, the delivery counters under its state
+/// lock).
 fn bump(p: &Param) {
     p.replace(p.get().saturating_add(1));
 }

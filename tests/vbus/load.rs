@@ -23,12 +23,22 @@
 //!   `CLOCK_MONOTONIC`), the last run's messages delivered and failed with its start and end
 //!   times, and `clock_ns`, the least time between two clock reads (the floor of every figure).
 //!
+//! - `transfers` (read; a write of `1` clears it and starts recording, `0` stops): while on,
+//!   the times of the last [`TRACE_LEN`] master transfers of any source, oldest first, one
+//!   line each: `<port> <enter> <locked> <first> <stop> <woken> <exit>`, monotonic ns: the
+//!   transfer's call, the wire's bus lock taken, the first event and the `STOP` delivered (the
+//!   start of their callbacks; 0 if none), the master woken after its last message, and its
+//!   return. For breaking a round trip down into stages; off (the default) it reads no clock.
+//!
 //! Every event the wire delivers is timed, not only those of a run; `stats` is global to the
 //! module (there is one wire).
 
 use crate::{
     adapter::Msg,
-    wire::Wire, //
+    wire::{
+        Wire,
+        MAX_ADAPTERS, //
+    },
 };
 use core::{
     pin::Pin,
@@ -225,20 +235,147 @@ static STATS: Stats = Stats {
     clock_ns: Atomic::new(0),
 };
 
-/// Records a target callback for `event` that started at `start` (from [`now_ns`]) and has just
-/// returned. Called by the wire's delivery, in hard-IRQ context, under the wire's lock.
-pub(crate) fn record(event: bindings::i2c_slave_event, start: i64) {
+/// Records a target callback for `event` of a transfer of adapter `master` that started at
+/// `start` (from [`now_ns`]) and has just returned. Called by the wire's delivery, in hard-IRQ
+/// context, under the wire's lock.
+pub(crate) fn record(event: bindings::i2c_slave_event, start: i64, master: usize) {
     let ns = now_ns() - start;
+    let on = TRACE.on.load(Relaxed);
+    if let Some(first) = of(&TRACE.first, master).filter(|f| on && f.load(Relaxed) == 0) {
+        first.store(start, Relaxed);
+    }
     let summary = match event {
         bindings::i2c_slave_event_I2C_SLAVE_WRITE_REQUESTED => &STATS.address,
         bindings::i2c_slave_event_I2C_SLAVE_WRITE_RECEIVED => &STATS.byte,
         bindings::i2c_slave_event_I2C_SLAVE_STOP => {
             STATS.last_stop_ns.store(start, Relaxed);
+            if let Some(stop) = of(&TRACE.stop, master).filter(|_| on) {
+                stop.store(start, Relaxed);
+            }
             &STATS.stop
         }
         _ => &STATS.other,
     };
     summary.add(ns);
+}
+
+/// Transfers `transfers` keeps.
+pub(crate) const TRACE_LEN: usize = 64;
+
+/// Times per transfer in `transfers`: the port, then six clock readings.
+const TRACE_FIELDS: usize = 7;
+
+/// The `transfers` record: on or off, the ring, and the transfers in progress.
+///
+/// Written by the masters and the delivery (a transfer's first event and `STOP` by the
+/// delivery, under the wire's lock, the rest by its master); the atomics let `transfers` read
+/// it without that lock.
+struct Trace {
+    on: Atomic<bool>,
+    /// Transfers recorded since the last clear; the ring slot of the next is this modulo
+    /// [`TRACE_LEN`].
+    count: Atomic<usize>,
+    ring: [[Atomic<i64>; TRACE_FIELDS]; TRACE_LEN],
+    /// Per adapter, its transfer in progress: its first event, its `STOP`, and its master's
+    /// wake-up.
+    first: [Atomic<i64>; MAX_ADAPTERS],
+    stop: [Atomic<i64>; MAX_ADAPTERS],
+    woken: [Atomic<i64>; MAX_ADAPTERS],
+}
+
+/// The module's transfer record (one wire per module).
+static TRACE: Trace = Trace {
+    on: Atomic::new(false),
+    count: Atomic::new(0),
+    ring: [const { [const { Atomic::new(0) }; TRACE_FIELDS] }; TRACE_LEN],
+    first: [const { Atomic::new(0) }; MAX_ADAPTERS],
+    stop: [const { Atomic::new(0) }; MAX_ADAPTERS],
+    woken: [const { Atomic::new(0) }; MAX_ADAPTERS],
+};
+
+/// Adapter `port`'s entry of one of the per-adapter times of [`TRACE`].
+fn of(times: &[Atomic<i64>; MAX_ADAPTERS], port: usize) -> Option<&Atomic<i64>> {
+    times.get(port)
+}
+
+/// The time now if `transfers` records, else 0 (no clock read).
+pub(crate) fn trace_now() -> i64 {
+    if TRACE.on.load(Relaxed) {
+        now_ns()
+    } else {
+        0
+    }
+}
+
+/// Notes that the master of adapter `port` is woken after its message (if on).
+pub(crate) fn trace_woken(port: usize) {
+    if let Some(woken) = of(&TRACE.woken, port).filter(|_| TRACE.on.load(Relaxed)) {
+        woken.store(now_ns(), Relaxed);
+    }
+}
+
+/// Records the transfer that is returning (if on): from adapter `port`, called at `enter`,
+/// holding the bus lock from `locked` (both from [`trace_now`]).
+pub(crate) fn trace_transfer(port: usize, enter: i64, locked: i64) {
+    if !TRACE.on.load(Relaxed) {
+        return;
+    }
+    let n = TRACE.count.load(Relaxed);
+    let take = |times| of(times, port).map_or(0, |a| a.xchg(0, Relaxed));
+    let fields = [
+        port as i64,
+        enter,
+        locked,
+        take(&TRACE.first),
+        take(&TRACE.stop),
+        take(&TRACE.woken),
+        now_ns(),
+    ];
+    if let Some(slot) = TRACE.ring.get(n % TRACE_LEN) {
+        for (a, v) in slot.iter().zip(fields) {
+            a.store(v, Relaxed);
+        }
+    }
+    TRACE.count.store(n + 1, Relaxed);
+}
+
+/// The `transfers` read callback.
+fn show_transfers(_: &LoadTarget, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    let n = TRACE.count.load(Relaxed);
+    for i in n.saturating_sub(TRACE_LEN)..n {
+        let Some(slot) = TRACE.ring.get(i % TRACE_LEN) else {
+            continue;
+        };
+        for (k, a) in slot.iter().enumerate() {
+            let sep = if k == 0 { "" } else { " " };
+            write!(f, "{}{}", sep, Dec(a.load(Relaxed)))?;
+        }
+        writeln!(f)?;
+    }
+    Ok(())
+}
+
+/// The `transfers` write callback: `1` clears the record and starts it, `0` stops it.
+fn set_transfers(_: &LoadTarget, reader: &mut UserSliceReader) -> Result {
+    let mut c = [0u8; 1];
+    reader.read_slice(&mut c)?;
+    reader.skip(reader.len())?;
+    match c[0] {
+        b'0' => TRACE.on.store(false, Relaxed),
+        b'1' => {
+            TRACE.on.store(false, Relaxed);
+            TRACE.count.store(0, Relaxed);
+            for a in [&TRACE.first, &TRACE.stop, &TRACE.woken]
+                .into_iter()
+                .flatten()
+            {
+                a.store(0, Relaxed);
+            }
+            TRACE.on.store(true, Relaxed);
+        }
+        _ => return Err(EINVAL),
+    }
+    Ok(())
 }
 
 /// Empties the statistics and measures the clock's floor again.
@@ -491,6 +628,7 @@ impl Load {
         let scope = Scope::dir(Ok::<_, Error>(data), c"i2c_vbus_load", |data, dir| {
             dir.write_only_callback_file(c"run", data, &run);
             dir.read_write_callback_file(c"stats", data, &show_stats, &reset_stats);
+            dir.read_write_callback_file(c"transfers", data, &show_transfers, &set_transfers);
         });
         Ok(Self {
             _files: KBox::pin_init(scope, GFP_KERNEL)?,

@@ -2,14 +2,24 @@
 
 //! The shared wire: target registry, master transfers, and event delivery in hard-IRQ context.
 //!
-//! A master transfer runs in process context. It serialises on the wire, applies the fault
+//! A master transfer runs in process context. It waits for the bus, applies the fault
 //! injection parameters, and turns each message into a [`Job`]: a small script of target events
 //! (`WRITE_REQUESTED`/`READ_REQUESTED`, one event per byte, `STOP`) kept in preallocated state.
 //! An `irq_work` delivers the script to the target backend in hard-IRQ context, as a real
 //! controller's interrupt handler would, either all at once or one event per interrupt at the
 //! wire rate, and completes a completion the master sleeps on (with a timeout). The master
 //! queues the `irq_work` itself when there is neither delay nor pacing; otherwise a hard-mode
-//! hrtimer raises it: once after `delay_us`, then every 9 bit times when paced.
+//! hrtimer raises it: once after `delay_us`, then every 9 bit times when paced, counted from
+//! the first expiry (the address phase), so that the `STOP` of a message of N bytes comes
+//! N + 1 times 9 bit times after it (the address byte and the data), as on a real bus.
+//!
+//! The bus is busy from the start of a master transfer to its final `STOP`: the delivery of
+//! that `STOP` frees it, in the interrupt, as a real bus is free once the `STOP` condition is
+//! on it, whenever the master's thread runs again. A master on another adapter may then start
+//! at once; each adapter has its own job, timer, `irq_work` and completion ([`Master`]), so the
+//! master that finished still finds its own outcome (and read data). A transfer that ends
+//! without its `STOP` (a NAK before its last message, `drop_stop_next`, a timeout) frees the
+//! bus when it returns. Transfers of one adapter are serialised (the I2C core does it too).
 //!
 //! The `irq_work` is not `IRQ_WORK_HARD_IRQ`: like a threadable device interrupt handler, it
 //! may take `spinlock_t` locks (the wire's, and the target backend's), which lockdep forbids in
@@ -62,6 +72,8 @@ use kernel::{
             Atomic,
             Relaxed, //
         },
+        new_condvar,
+        CondVar,
         Mutex, //
     },
     time::{
@@ -277,6 +289,10 @@ struct Job {
     interval_ns: i64,
     /// The result so far.
     outcome: Outcome,
+    /// Whether the `STOP` this job delivers ends its master's transfer, which frees the bus.
+    release: bool,
+    /// Whether the job delivered its `STOP`.
+    stopped: bool,
 }
 
 impl Job {
@@ -293,6 +309,8 @@ impl Job {
             stop: false,
             interval_ns: 0,
             outcome: Outcome::Acked,
+            release: false,
+            stopped: false,
         }
     }
 
@@ -333,8 +351,11 @@ impl Job {
 struct WireState {
     /// The registered targets, indexed by the adapter they registered on.
     targets: [Option<Target>; MAX_ADAPTERS],
-    /// The job being delivered (or the last one).
-    job: Job,
+    /// Per adapter: the job of its master being delivered (or the last one). Only the bus's
+    /// owner has a job that is not done.
+    jobs: [Job; MAX_ADAPTERS],
+    /// The adapter whose master transfer holds the bus, from its start to its final `STOP`.
+    owner: Option<usize>,
     /// Per adapter: its target holds an unfinished general call that does not name it (first
     /// byte delivered, no `STOP` or `START` since), which [`fault::count_delivery`] did not
     /// count; counted if the target is removed with it (see [`fault`]).
@@ -342,6 +363,27 @@ struct WireState {
 }
 
 impl WireState {
+    /// The job of adapter `port`'s master, with the targets it is delivered to.
+    fn line(&mut self, port: usize) -> Option<Line<'_>> {
+        Some(Line {
+            port,
+            targets: &self.targets,
+            job: self.jobs.get_mut(port)?,
+            foreign_open: &mut self.foreign_open,
+        })
+    }
+}
+
+/// A job under the wire's lock, with the registry it is delivered by.
+struct Line<'a> {
+    /// The adapter of the job's master.
+    port: usize,
+    targets: &'a [Option<Target>; MAX_ADAPTERS],
+    job: &'a mut Job,
+    foreign_open: &'a mut [bool; MAX_ADAPTERS],
+}
+
+impl Line<'_> {
     /// Delivers `event` to the receivers of the job that still listen (to all of them if
     /// `all`), each with its own copy of `val`. A receiver that answers non-zero (a NAK) stops
     /// listening; one no longer registered leaves the job and gets nothing.
@@ -377,10 +419,10 @@ impl WireState {
                     *open = false;
                 }
             }
-            // SAFETY: The caller holds the lock (it has `&mut self`, which lives in the lock)
-            // and `receiver.target` is in `self.targets`, checked above.
+            // SAFETY: The caller holds the lock (`self` borrows the state, which lives in the
+            // lock) and `receiver.target` is in `self.targets`, checked above.
             let ret = unsafe { receiver.target.event(event, &mut v) };
-            crate::load::record(event, start);
+            crate::load::record(event, start, self.port);
             if ret != 0 {
                 receiver.listening = false;
             }
@@ -422,7 +464,7 @@ impl WireState {
             Phase::Address if self.job.read => {
                 let val =
                     self.broadcast(bindings::i2c_slave_event_I2C_SLAVE_READ_REQUESTED, 0, true);
-                let job = &mut self.job;
+                let job = &mut *self.job;
                 if let Some(first) = job.buf.get_mut(..job.len).and_then(|b| b.first_mut()) {
                     *first = val;
                 }
@@ -476,6 +518,7 @@ impl WireState {
             Phase::Stop => {
                 self.broadcast(bindings::i2c_slave_event_I2C_SLAVE_STOP, 0, true);
                 self.job.phase = Phase::Done;
+                self.job.stopped = true;
             }
             Phase::Done => {}
         }
@@ -567,32 +610,41 @@ impl DeliveryWork {
     }
 }
 
-/// The `irq_work` function: delivers the wire's job (all of it, or one event when paced).
+/// The `irq_work` function: delivers the next event(s) of its master's job (all of them, or
+/// one when paced).
 ///
 /// # Safety
 ///
-/// Called only by the `irq_work` code, with `work` the `work` field of a [`Wire`]. The wire
-/// stays valid: only [`Wire::run_job`] starts the timer that queues the work, and it waits for
-/// the work with [`DeliveryWork::sync`] before it returns.
+/// Called only by the `irq_work` code, with `work` the `work` field of a [`Master`] of a
+/// [`Wire`]. Both stay valid: only [`Wire::run_job`] queues the work and starts the timer
+/// that queues it, and it waits for the work with [`DeliveryWork::sync`] before it returns.
 unsafe extern "C" fn deliver_work(work: *mut bindings::irq_work) {
     // SAFETY: `work` is the `inner` field of a `DeliveryWork` (`repr(transparent)`), the `work`
-    // field of a valid `Wire` (function requirements).
-    let wire = unsafe { &*kernel::container_of!(work.cast::<DeliveryWork>(), Wire, work) };
-    wire.deliver();
+    // field of a valid `Master` (function requirements).
+    let master = unsafe { &*kernel::container_of!(work.cast::<DeliveryWork>(), Master, work) };
+    // SAFETY: A `Master` lives in the `masters` of the `Wire` `wire` points to, which is valid
+    // as long as the master is (type invariants of `Master`).
+    let wire = unsafe { master.wire.as_ref() };
+    wire.deliver(master);
 }
 
-/// The virtual bus: adapters joined to one wire.
+/// The delivery machinery of one adapter's master transfers: its timer, its `irq_work`, and
+/// the completion its master waits on. One per adapter, so that a master can start on a bus
+/// that another master has just freed with its `STOP` while that one's thread has not yet run
+/// (the other's timer, work and completion are its own).
+///
+/// # Invariants
+///
+/// `wire` points to the [`Wire`] whose `masters` hold `self`, at index `port`.
 #[pin_data]
-pub(crate) struct Wire {
-    /// Targets and the job being delivered, shared with the hard-IRQ delivery.
+struct Master {
+    /// Serialises the master transfers of the adapter (the I2C core's adapter lock does too,
+    /// but the load source calls [`Wire::transfer`] directly).
     #[pin]
-    state: IrqSpinLock<WireState>,
-    /// Serialises master transfers: one transfer at a time on the wire.
-    #[pin]
-    bus: Mutex<()>,
+    lock: Mutex<()>,
     /// Raises `work` after the delay, then at every event when paced.
     #[pin]
-    timer: HrTimer<Wire>,
+    timer: HrTimer<Master>,
     /// Time between two events in nanoseconds, for the timer (0: not paced).
     interval_ns: Atomic<i64>,
     /// Delivers the job's events in hard-IRQ context.
@@ -601,19 +653,43 @@ pub(crate) struct Wire {
     /// Signalled by the delivery when the job is done.
     #[pin]
     done: Done,
-    /// The adapters; `algo_data` of each points back to this `Wire`.
-    ports: [Adapter; MAX_ADAPTERS],
+    /// The adapter.
+    port: usize,
+    /// The wire.
+    wire: NonNull<Wire>,
+}
+
+// SAFETY: `wire` is only read, through a shared reference; `Wire` is `Sync` (its state is
+// behind locks), and the rest of `Master` is `Send`.
+unsafe impl Send for Master {}
+// SAFETY: See `Send`; `Master` has no interior mutability outside locks and atomics.
+unsafe impl Sync for Master {}
+
+impl Master {
+    /// Creates an initialiser for the master of adapter `port` of the wire at `wire`.
+    fn new(port: usize, wire: NonNull<Wire>) -> impl PinInit<Self> {
+        // INVARIANT: The caller puts the master at index `port` of `wire`'s `masters`.
+        pin_init!(Self {
+            lock <- new_mutex!((), "Master::lock"),
+            timer <- HrTimer::new(),
+            interval_ns: Atomic::new(0),
+            work <- DeliveryWork::new(deliver_work),
+            done <- Done::new(),
+            port,
+            wire,
+        })
+    }
 }
 
 impl_has_hr_timer! {
-    impl HasHrTimer<Self> for Wire {
+    impl HasHrTimer<Self> for Master {
         mode: RelativeHardMode<Monotonic>,
         field: self.timer
     }
 }
 
-impl HrTimerCallback for Wire {
-    type Pointer<'a> = Pin<&'a Wire>;
+impl HrTimerCallback for Master {
+    type Pointer<'a> = Pin<&'a Master>;
 
     fn run(this: Pin<&Self>, mut ctx: HrTimerCallbackContext<'_, Self>) -> HrTimerRestart {
         this.work.queue();
@@ -629,25 +705,39 @@ impl HrTimerCallback for Wire {
     }
 }
 
+/// The virtual bus: adapters joined to one wire.
+#[pin_data]
+pub(crate) struct Wire {
+    /// Targets, the masters' jobs and the bus's owner, shared with the hard-IRQ delivery.
+    #[pin]
+    state: IrqSpinLock<WireState>,
+    /// Signalled when the bus is freed (`WireState::owner` cleared).
+    #[pin]
+    freed: CondVar,
+    /// Per adapter: the delivery of its master transfers.
+    #[pin]
+    masters: [Master; MAX_ADAPTERS],
+    /// The adapters; `algo_data` of each points back to this `Wire`.
+    ports: [Adapter; MAX_ADAPTERS],
+}
+
 impl Wire {
     /// Creates an initialiser for a wire with no adapters registered yet.
     pub(crate) fn new() -> impl PinInit<Self, Error> {
-        try_pin_init!(Self {
+        try_pin_init!(&this in Self {
             state <- new_irq_spinlock!(
                 WireState {
                     targets: [None; MAX_ADAPTERS],
-                    job: Job::new(),
+                    jobs: [const { Job::new() }; MAX_ADAPTERS],
+                    owner: None,
                     foreign_open: [false; MAX_ADAPTERS],
                 },
                 c"Wire::state"
             ),
-            bus <- new_mutex!((), "Wire::bus"),
-            timer <- HrTimer::new(),
-            interval_ns: Atomic::new(0),
-            work <- DeliveryWork::new(deliver_work),
-            done <- Done::new(),
+            freed <- new_condvar!("Wire::freed"),
+            masters <- pin_init::pin_init_array_from_fn(|i| Master::new(i, this)),
             ports: [const { Adapter::new() }; MAX_ADAPTERS],
-        })
+        }? Error)
     }
 
     /// Registers adapter `index` with the I2C core as `ipmb-vbus-<index>`.
@@ -757,13 +847,58 @@ impl Wire {
     }
 
     /// Performs a master transfer from adapter `port`; returns the number of messages.
+    ///
+    /// It waits for the bus, which is busy from the start of a master transfer to its final
+    /// `STOP` (the delivery frees it there, as on a real bus, not when the master's thread runs
+    /// again), or to its end if it has none.
     pub(crate) fn transfer<'a>(
         self: Pin<&Self>,
         port: usize,
         msgs: impl ExactSizeIterator<Item = Msg<'a>>,
     ) -> Result<usize> {
+        let enter = crate::load::trace_now();
+        let master = self.master(port)?;
+        let _serial = master.lock.lock();
+        {
+            let mut state = self.state.lock();
+            while state.owner.is_some() {
+                self.freed.wait(&mut state);
+            }
+            state.owner = Some(port);
+        }
+        let locked = crate::load::trace_now();
+        let result = self.transfer_owned(master, msgs);
+        let freed = {
+            let mut state = self.state.lock();
+            if state.owner == Some(port) {
+                state.owner = None;
+                true
+            } else {
+                false
+            }
+        };
+        if freed {
+            self.freed.notify_all();
+        }
+        crate::load::trace_transfer(port, enter, locked);
+        result
+    }
+
+    /// The master of adapter `port`.
+    fn master(self: Pin<&Self>, port: usize) -> Result<Pin<&Master>> {
+        let master = self.get_ref().masters.get(port).ok_or(EINVAL)?;
+        // SAFETY: `masters` is a structurally pinned field of the pinned `self`.
+        Ok(unsafe { Pin::new_unchecked(master) })
+    }
+
+    /// [`Wire::transfer`] by `master`, which holds the bus.
+    fn transfer_owned<'a>(
+        &self,
+        master: Pin<&Master>,
+        msgs: impl ExactSizeIterator<Item = Msg<'a>>,
+    ) -> Result<usize> {
+        let port = master.port;
         let count = msgs.len();
-        let _bus = self.bus.lock();
         let fault = Fault::pick();
 
         // Arbitration is lost (or the address NAKed) before any target sees the transfer.
@@ -813,14 +948,16 @@ impl Wire {
             // reach again.
             let left = core::mem::replace(&mut open, Receivers::NONE).without(&receivers);
             if !left.is_empty() {
-                let _ = self.deliver_stop(&left, interval_ns, delay);
+                let _ = self.deliver_stop(master, &left, interval_ns, delay);
                 delay = Delta::ZERO;
             }
 
             let stop = i + 1 == count && !drop_stop;
             let outcome = {
                 let mut state = self.state.lock();
-                let job = &mut state.job;
+                let Some(job) = state.jobs.get_mut(port) else {
+                    return Err(EINVAL);
+                };
                 job.set_receivers(&receivers);
                 job.addr = msg.addr();
                 job.phase = Phase::Address;
@@ -836,8 +973,10 @@ impl Wire {
                 job.stop = stop;
                 job.interval_ns = interval_ns;
                 job.outcome = Outcome::Acked;
+                job.release = stop;
+                job.stopped = false;
                 drop(state);
-                self.run_job(delay)
+                self.run_job(master, delay)
             };
             delay = Delta::ZERO;
 
@@ -846,7 +985,9 @@ impl Wire {
                     if msg.is_read() {
                         let state = self.state.lock();
                         let data = msg.data_mut();
-                        if let Some(src) = state.job.buf.get(..data.len()) {
+                        if let Some(src) =
+                            state.jobs.get(port).and_then(|j| j.buf.get(..data.len()))
+                        {
                             data.copy_from_slice(src);
                         }
                     }
@@ -870,53 +1011,68 @@ impl Wire {
         }
 
         if result.is_err() && !open.is_empty() {
-            let _ = self.deliver_stop(&open, interval_ns, delay);
+            let _ = self.deliver_stop(master, &open, interval_ns, delay);
         }
         result
     }
 
-    /// Delivers a lone `STOP` to `targets`.
+    /// Delivers a lone `STOP` to `targets` (the bus stays `master`'s).
     fn deliver_stop(
-        self: Pin<&Self>,
+        &self,
+        master: Pin<&Master>,
         targets: &Receivers,
         interval_ns: i64,
         delay: Delta,
     ) -> Result {
         let mut state = self.state.lock();
-        let job = &mut state.job;
+        let job = state.jobs.get_mut(master.port).ok_or(EINVAL)?;
         job.set_receivers(targets);
         job.phase = Phase::Stop;
         job.len = 0;
         job.interval_ns = interval_ns;
         job.outcome = Outcome::Acked;
+        job.release = false;
+        job.stopped = false;
         drop(state);
-        self.run_job(delay).map(|_| ())
+        self.run_job(master, delay).map(|_| ())
     }
 
-    /// Delivers the next event(s) of the job, in hard-IRQ context (from [`deliver_work`]).
-    fn deliver(&self) {
+    /// Delivers the next event(s) of `master`'s job, in hard-IRQ context (from
+    /// [`deliver_work`]). The final `STOP` of a transfer frees the bus.
+    fn deliver(&self, master: &Master) {
         let mut state = self.state.lock();
-        if state.job.phase == Phase::Done {
+        let Some(mut line) = state.line(master.port) else {
+            return;
+        };
+        if line.job.phase == Phase::Done {
             return;
         }
-        let paced = state.job.interval_ns > 0;
-        while state.step() {
+        let paced = line.job.interval_ns > 0;
+        while line.step() {
             if paced {
                 return;
             }
         }
+        let freed = line.job.release && line.job.stopped;
+        if freed {
+            state.owner = None;
+        }
         drop(state);
+        if freed {
+            self.freed.notify_all();
+        }
         // The job moved to `Done` just now: one completion per job.
-        self.done.complete();
+        master.done.complete();
     }
 
-    /// Delivers the loaded job after `delay`, and waits until it is done.
-    fn run_job(self: Pin<&Self>, delay: Delta) -> Result<Outcome> {
+    /// Delivers `master`'s loaded job after `delay`, and waits until it is done.
+    fn run_job(&self, master: Pin<&Master>, delay: Delta) -> Result<Outcome> {
         let (len, interval) = {
             let state = self.state.lock();
-            (state.job.len, state.job.interval_ns)
+            let job = state.jobs.get(master.port).ok_or(EINVAL)?;
+            (job.len, job.interval_ns)
         };
-        self.interval_ns.store(interval, Relaxed);
+        master.interval_ns.store(interval, Relaxed);
         // Events: the address phase, one per byte, and STOP.
         let events = i64::try_from(len).unwrap_or(0) + 2;
         // Through `Delta`, which divides with the kernel's helpers on 32-bit kernels.
@@ -929,20 +1085,29 @@ impl Wire {
         // QEMU TCG, whose main-loop thread delivers the emulated timer's interrupt (a host
         // thread that waits for the host's scheduler).
         //
-        // Otherwise, the handle of the started timer is dropped when the closure returns,
-        // which cancels the timer and waits for a running callback. Either way the work
-        // queued last is waited for: no delivery runs after `sync`.
-        let delivered = if delay.is_zero() && interval == 0 {
-            self.work.queue();
-            self.done.wait(timeout)
-        } else {
-            self.start_scoped(delay, || self.done.wait(timeout))
+        // Otherwise, the timer's first expiry is `delay` from now, and when paced the next ones
+        // follow every 9 bit times from that expiry, not from when its interrupt ran: the
+        // `STOP` of a message of N bytes comes (N + 1) times 9 bit times after the first
+        // expiry, as on a real bus after the start, whatever the interrupts take. The handle of
+        // the started timer is dropped when the closure returns, which cancels the timer and
+        // waits for a running callback. Either way the work queued last is waited for: no
+        // delivery runs after `sync`.
+        let wait = || {
+            let delivered = master.done.wait(timeout);
+            crate::load::trace_woken(master.port);
+            delivered
         };
-        self.work.sync();
-        self.done.drain();
+        let delivered = if delay.is_zero() && interval == 0 {
+            master.work.queue();
+            wait()
+        } else {
+            master.start_scoped(delay, wait)
+        };
+        master.work.sync();
+        master.done.drain();
 
         let mut state = self.state.lock();
-        let job = &mut state.job;
+        let job = state.jobs.get_mut(master.port).ok_or(EINVAL)?;
         let outcome = if job.phase == Phase::Done {
             Ok(job.outcome)
         } else {
