@@ -100,6 +100,7 @@ pub(crate) use clients::{
     Clients,
     Inbox,
     Queue,
+    Reopen,
     MAX_CLIENTS,
     REC_HDR,
     REPLY_HDR, //
@@ -110,7 +111,10 @@ use clients::{
 };
 use requester::SeqFrames;
 use tx::TxState;
-pub(crate) use writers::ReadBuf;
+pub(crate) use writers::{
+    ReadBuf,
+    Source, //
+};
 
 /// The largest frame an instance can be configured to accept (`max_frame_len`,
 /// `max-frame-length`), address included.

@@ -84,7 +84,8 @@ impl State {
     /// Where the frame a `read()` of client `c` (or of a file without a place) takes now comes
     /// from: its reply box or the shared queue, whichever arrived first; `None` if neither
     /// has one.
-    fn read_source(&mut self, c: Option<usize>) -> Option<Source> {
+    #[inline]
+    pub(crate) fn read_source(&mut self, c: Option<usize>) -> Option<Source> {
         if let Some(c) = c {
             if let Some(stamp) = self.clients.reply_stamp(c) {
                 if self.ring.is_empty() || stamp <= self.shared_out {
@@ -95,30 +96,40 @@ impl State {
         (!self.ring.is_empty()).then_some(Source::Shared)
     }
 
-    /// The frame a `read()` of client `c` takes now, if there is one: how much of a read
-    /// buffer [`Self::pop_read`] fills with it (where it will end), so that `read()`
-    /// initialises only that, and where it comes from.
-    pub(crate) fn read_next(&mut self, c: Option<usize>) -> Option<(usize, Source)> {
-        let from = self.read_source(c)?;
-        let end = match from {
-            Source::Replies(c) => self.clients.reply_len(c)?,
-            Source::Shared => REPLY_HDR + self.ring.peek()?.len(),
-        };
-        Some((end, from))
+    /// How much of a read buffer [`Self::take_read`] fills with the oldest frame of `from`
+    /// (where it will end), so that `read()` initialises only that.
+    pub(crate) fn read_end(&mut self, from: Source) -> Option<usize> {
+        match from {
+            Source::Replies(c) => self.clients.reply_len(c),
+            Source::Shared => Some(REPLY_HDR + self.ring.peek()?.len()),
+        }
+    }
+
+    /// Hands the oldest frame of the shared queue to `copy` as `read()` returns it
+    /// (`[len, frame...]`), and takes it off the queue if `copy` returns `Some` (the count it
+    /// copied). A `read()` that copies it to userspace right here, under `rx` and without a
+    /// page fault, needs neither a buffer nor the slot reservation of [`Self::take_read`].
+    #[inline]
+    pub(crate) fn read_shared(&mut self, copy: impl FnOnce(&[u8]) -> Option<usize>) -> Option<usize> {
+        let n = copy(self.ring.peek_record()?)?;
+        self.ring.pop_into(&mut []);
+        self.shared_out += 1;
+        Some(n)
     }
 
     /// Takes the oldest frame for a `read()` of client `c` (or of a file without a place) into
     /// `buf` at `REPLY_HDR`: from its reply box or the shared queue, whichever arrived first.
     /// Returns where the frame ends in `buf` and where it came from; a reply's place stays
     /// reserved until [`Self::read_done`]. A frame longer than `buf` is cut to it. (`read()`
-    /// itself calls [`Self::read_next`] and [`Self::take_read`], to size its buffer between.)
+    /// itself calls [`Self::read_source`], [`Self::read_end`] and [`Self::take_read`], to size
+    /// its buffer between.)
     #[cfg(CONFIG_KUNIT)]
     pub(crate) fn pop_read(&mut self, c: Option<usize>, buf: &mut [u8]) -> Option<(usize, Source)> {
         let from = self.read_source(c)?;
         Some((self.take_read(from, buf)?, from))
     }
 
-    /// Takes the oldest frame of `from` (what [`Self::read_next`] found, under the same lock)
+    /// Takes the oldest frame of `from` (what [`Self::read_source`] found, under the same lock)
     /// into `buf` as [`Self::pop_read`] does; returns where it ends in `buf`.
     pub(crate) fn take_read(&mut self, from: Source, buf: &mut [u8]) -> Option<usize> {
         match from {
