@@ -90,11 +90,8 @@ impl ReadTarget {
         // checks the user range (`access_ok()`) and copies with page faults disabled: it
         // never sleeps, and only writes userspace memory the caller gave for this `read()`.
         unsafe {
-            bindings::copy_to_user_nofault(
-                self.ptr.as_mut_ptr(),
-                data.as_ptr().cast(),
-                data.len(),
-            ) == 0
+            bindings::copy_to_user_nofault(self.ptr.as_mut_ptr(), data.as_ptr().cast(), data.len())
+                == 0
         }
     }
 

@@ -110,7 +110,10 @@ impl State {
     /// copied). A `read()` that copies it to userspace right here, under `rx` and without a
     /// page fault, needs neither a buffer nor the slot reservation of [`Self::take_read`].
     #[inline]
-    pub(crate) fn read_shared(&mut self, copy: impl FnOnce(&[u8]) -> Option<usize>) -> Option<usize> {
+    pub(crate) fn read_shared(
+        &mut self,
+        copy: impl FnOnce(&[u8]) -> Option<usize>,
+    ) -> Option<usize> {
         let n = copy(self.ring.peek_record()?)?;
         self.ring.pop_into(&mut []);
         self.shared_out += 1;
