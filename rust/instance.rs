@@ -162,16 +162,18 @@ pub(crate) struct State {
     /// The device is unbound: everyone gets `ENODEV`.
     pub(crate) dead: bool,
     pub(crate) own_addr: u8,
-    /// Allocated zeroed in place: 20 KiB would not fit a stack (8 KiB on 32-bit ARM).
-    pub(crate) seqs: KVBox<SeqTable>,
+    /// Allocated zeroed in place: 20 KiB would not fit a stack (8 KiB on 32-bit ARM). With
+    /// vmalloc, in 5 pages: kmalloc would round its 19 KiB up to 32 KiB.
+    pub(crate) seqs: VBox<SeqTable>,
     /// The frames of the requests in flight, for resending.
     requests: SeqFrames,
     /// The responses of synchronous requests, until their callers collect them.
     responses: SeqFrames,
     /// The client places with their mailboxes, and the registered routes.
     pub(crate) clients: Clients,
-    /// The writers of the requests sent with `write()` (16 KiB: allocated zeroed in place).
-    pub(crate) notes: KVBox<WriteNotes>,
+    /// The writers of the requests sent with `write()` (allocated zeroed in place). With
+    /// vmalloc, in 5 pages: kmalloc would round its 16 KiB and 8 bytes up to 32 KiB.
+    pub(crate) notes: VBox<WriteNotes>,
     /// Frames the shared `read()` queue took in, and gave out (less those put back): the
     /// stamps that order it with the reply boxes (`instance/writers.rs`).
     shared_in: u64,
@@ -280,11 +282,11 @@ impl Instance {
                 counters: Counters::default(),
                 dead: false,
                 own_addr: cfg.addr,
-                seqs: KVBox::init(pin_init::zeroed::<SeqTable>(), GFP_KERNEL)?,
+                seqs: VBox::init(pin_init::zeroed::<SeqTable>(), GFP_KERNEL)?,
                 requests: SeqFrames::new(cfg.max_len)?,
                 responses: SeqFrames::new(cfg.max_len)?,
                 clients: Clients::new()?,
-                notes: KVBox::init(pin_init::zeroed::<WriteNotes>(), GFP_KERNEL)?,
+                notes: VBox::init(pin_init::zeroed::<WriteNotes>(), GFP_KERNEL)?,
                 shared_in: 0,
                 shared_out: 0,
                 shared_taken: 0,
@@ -389,17 +391,21 @@ impl Instance {
     /// waits for a transmission in flight and for the transmit work. Only the first call does
     /// anything: unbind kills, and the driver data's guard kills again when it is dropped.
     pub(crate) fn kill(&self) {
-        let account = {
+        let (account, taken) = {
             let mut g = self.rx.lock();
             if core::mem::replace(&mut g.st.dead, true) {
                 return;
             }
-            account::Final::of(&g)
+            (account::Final::of(&g), g.st.clients.taken())
         };
         account.log(self.info.adapter);
         self.wake_readers();
         self.seq_wait.iter().for_each(CondVar::notify_all);
-        (0..MAX_CLIENTS).for_each(|c| self.wake_client(c));
+        // Only the file holding a place waits or polls on its queues; the character device is
+        // gone, so no file takes a place any more.
+        (0..MAX_CLIENTS)
+            .filter(|c| taken & (1u64 << c) != 0)
+            .for_each(|c| self.wake_client(c));
         self.seq_free.notify_all();
         // Cancels the timer (waiting for its callback) and drops its reference to the instance;
         // with `dead` set nobody starts it again.

@@ -249,6 +249,16 @@ impl Clients {
         self.spare.push_within_capacity(inbox).err().map(|e| e.0)
     }
 
+    /// The places taken, as bits (place `c` is bit `c`).
+    pub(crate) fn taken(&self) -> u64 {
+        const { assert!(MAX_CLIENTS <= 64) };
+        self.places
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.is_some())
+            .fold(0, |bits, (c, _)| bits | 1u64 << c)
+    }
+
     /// The mailboxes of place `c`, if the place is taken.
     #[inline]
     pub(crate) fn inbox(&mut self, c: usize) -> Option<&mut Inbox> {

@@ -273,4 +273,13 @@ mod cases {
         assert_eq!(cl.reopen(), Reopen::NoPlace);
         Ok(())
     }
+
+    #[test]
+    fn taken_has_a_bit_per_place_in_use() -> Result {
+        let (mut cl, p) = clients(3)?;
+        let kept = cl.release(p[1]);
+        assert!(kept.is_none());
+        assert_eq!(cl.taken(), 1 << p[0] | 1 << p[2]);
+        Ok(())
+    }
 }
