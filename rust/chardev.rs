@@ -91,7 +91,7 @@ impl Drop for OpenFile {
                 0
             };
             st.counters.req_aborted += n as u64;
-            (n, st.clients.release(c))
+            (n, st.release_client(c))
         };
         // Only abandoned requests free seqs.
         if abandoned != 0 {
@@ -137,6 +137,10 @@ impl miscdev::MiscFile for OpenFile {
     #[inline]
     fn read(&self, file: &File, target: ReadTarget) -> Result<usize> {
         let instance = &self.instance;
+        // Nothing to read anywhere, and alive: no lock needed to say so.
+        if instance.pending.none() && Self::nonblock(file) {
+            return Err(EAGAIN);
+        }
         // The frame lands at `REPLY_HDR`, the length byte just before it. Only the part the
         // frame fills is initialised, under the lock once its length is known: zeroing the
         // whole buffer (248 bytes) cost every call, the ones that find nothing too, more than

@@ -111,6 +111,7 @@ use clients::{
 };
 use requester::SeqFrames;
 use tx::TxState;
+use writers::Pending;
 pub(crate) use writers::{
     ReadBuf,
     Source, //
@@ -181,6 +182,8 @@ pub(crate) struct State {
     /// Frames `read()` took from the shared queue and is still copying out: their slots stay
     /// reserved, so that a frame whose copy faults always goes back (`instance/writers.rs`).
     shared_taken: usize,
+    /// What `read()` can take, for a look without the lock (`instance/writers.rs`).
+    pending: Pending,
     pub(crate) next_id: u64,
     /// The deadline the response timer is set for, until it fires.
     timer_at: Option<u64>,
@@ -229,6 +232,8 @@ pub(crate) struct Instance {
     /// Where `work` runs: this instance's own workqueue.
     queue: OwnedQueue,
     epoch: Instant<Monotonic>,
+    /// What `read()` can take (the count `State` keeps), read without `rx`.
+    pub(crate) pending: Pending,
     pub(crate) max_len: usize,
     retries: u32,
     smbus: bool,
@@ -275,6 +280,7 @@ impl Instance {
             cfg.max_len,
         ))?;
         let ring = FrameRing::new(storage, cfg.queue_len, cfg.max_len).ok_or(EINVAL)?;
+        let pending = Pending::new()?;
         let locked = Locked {
             asm: Assembler::new(cfg.addr, cfg.max_len),
             st: State {
@@ -290,6 +296,7 @@ impl Instance {
                 shared_in: 0,
                 shared_out: 0,
                 shared_taken: 0,
+                pending: pending.clone(),
                 next_id: 1,
                 timer_at: None,
             },
@@ -312,6 +319,7 @@ impl Instance {
                 work <- new_work!("Instance::work"),
                 queue,
                 epoch: Instant::now(),
+                pending,
                 max_len: cfg.max_len,
                 retries: cfg.retries,
                 smbus: cfg.smbus,
@@ -393,7 +401,7 @@ impl Instance {
     pub(crate) fn kill(&self) {
         let (account, taken) = {
             let mut g = self.rx.lock();
-            if core::mem::replace(&mut g.st.dead, true) {
+            if g.st.mark_dead() {
                 return;
             }
             (account::Final::of(&g), g.st.clients.taken())

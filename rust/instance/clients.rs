@@ -265,6 +265,14 @@ impl Clients {
         self.places.get_mut(c)?.as_deref_mut()
     }
 
+    /// The number of responses waiting in client `c`'s reply box.
+    pub(crate) fn replies_queued(&self, c: usize) -> usize {
+        match self.places.get(c) {
+            Some(Some(i)) => i.replies.len(),
+            _ => 0,
+        }
+    }
+
     /// The number of records waiting in all mailboxes (inboxes and reply boxes).
     pub(crate) fn queued(&self) -> usize {
         self.places

@@ -15,10 +15,18 @@
 //! given out that many. So a file that is the only reader sees every frame in the order it
 //! arrived, as with one queue.
 
-use kernel::prelude::*;
+use core::sync::atomic::{
+    AtomicUsize,
+    Ordering, //
+};
+use kernel::{
+    prelude::*,
+    sync::Arc, //
+};
 
 use super::{
     clients::{
+        Inbox,
         Queue,
         Reply,
         REPLY_HDR, //
@@ -35,6 +43,49 @@ use crate::proto::{
 
 /// A `read()` buffer: a frame at `REPLY_HDR..`, after room for a reply record's stamp.
 pub(crate) type ReadBuf = [u8; REPLY_HDR + MAX_LEN_LIMIT];
+
+/// The records a `read()` can take, counted under `Instance::rx` and read without it: the
+/// frames of the shared queue and the responses in the reply boxes, plus [`Pending::DEAD`] once
+/// the instance is dead. At zero a `read()` finds nothing, so one with `O_NONBLOCK` returns
+/// `EAGAIN` without taking `rx` (`chardev.rs`).
+///
+/// # Invariants
+///
+/// The count changes only in `State`'s methods, under `rx`: plain loads and stores, no atomic
+/// read-modify-write in the interrupt path. A reader without the lock sees a count at least as
+/// new as the last `rx` section it is ordered after: a task that saw a frame under `rx` (in
+/// `poll()`) then finds it counted.
+#[derive(Clone)]
+pub(crate) struct Pending(Arc<AtomicUsize>);
+
+impl Pending {
+    /// Added when the instance dies: the count is never zero again, so `read()` takes `rx` and
+    /// sees `dead`.
+    const DEAD: usize = usize::MAX / 2;
+
+    /// A count of zero (process context: it allocates).
+    pub(crate) fn new() -> Result<Self> {
+        Ok(Self(Arc::new(AtomicUsize::new(0), GFP_KERNEL)?))
+    }
+
+    /// True if a `read()` finds nothing and the instance is alive (any context, no lock).
+    #[inline]
+    pub(crate) fn none(&self) -> bool {
+        self.0.load(Ordering::Relaxed) == 0
+    }
+
+    /// Adds `n` (under `rx`: only through `&mut State`).
+    fn add(&self, n: usize) {
+        let v = self.0.load(Ordering::Relaxed);
+        self.0.store(v.wrapping_add(n), Ordering::Relaxed);
+    }
+
+    /// Subtracts `n` (under `rx`: only through `&mut State`).
+    fn sub(&self, n: usize) {
+        let v = self.0.load(Ordering::Relaxed);
+        self.0.store(v.wrapping_sub(n), Ordering::Relaxed);
+    }
+}
 
 /// Where the frame `read()` took came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -56,6 +107,7 @@ impl State {
         match self.ring.push(f) {
             Ok(()) => {
                 self.shared_in += 1;
+                self.pending.add(1);
                 self.counters.rx_frames += 1;
                 wake.read = true;
             }
@@ -71,6 +123,7 @@ impl State {
         };
         match self.clients.deliver_reply(w, self.shared_in, f) {
             Reply::Delivered(_) => {
+                self.pending.add(1);
                 self.counters.rx_frames += 1;
                 self.counters.rsp_to_writer += 1;
                 return true;
@@ -117,6 +170,7 @@ impl State {
         let n = copy(self.ring.peek_record()?)?;
         self.ring.pop_into(&mut []);
         self.shared_out += 1;
+        self.pending.sub(1);
         Some(n)
     }
 
@@ -135,15 +189,17 @@ impl State {
     /// Takes the oldest frame of `from` (what [`Self::read_source`] found, under the same lock)
     /// into `buf` as [`Self::pop_read`] does; returns where it ends in `buf`.
     pub(crate) fn take_read(&mut self, from: Source, buf: &mut [u8]) -> Option<usize> {
-        match from {
-            Source::Replies(c) => self.clients.take(c, Queue::Replies, buf),
+        let end = match from {
+            Source::Replies(c) => self.clients.take(c, Queue::Replies, buf)?,
             Source::Shared => {
                 let n = self.ring.pop_into(buf.get_mut(REPLY_HDR..)?)?;
                 self.shared_out += 1;
                 self.shared_taken += 1;
-                Some(REPLY_HDR + n)
+                REPLY_HDR + n
             }
-        }
+        };
+        self.pending.sub(1);
+        Some(end)
     }
 
     /// Ends a [`Self::pop_read`]: the frame `buf[..end]` reached userspace (`copied`), or goes
@@ -153,7 +209,9 @@ impl State {
         match (from, copied) {
             (Source::Replies(c), true) => self.clients.delivered(c, Queue::Replies),
             (Source::Replies(c), false) => {
-                if !self.clients.put_back(c, Queue::Replies, buf, wake) {
+                if self.clients.put_back(c, Queue::Replies, buf, wake) {
+                    self.pending.add(1);
+                } else {
                     // The place was kept for it, so this does not happen.
                     self.counters.rx_overflow += 1;
                 }
@@ -163,12 +221,31 @@ impl State {
                 self.shared_taken = self.shared_taken.saturating_sub(1);
                 wake.read = true;
                 match self.ring.push_front(buf.get(REPLY_HDR..).unwrap_or(&[])) {
-                    Ok(()) => self.shared_out -= 1,
+                    Ok(()) => {
+                        self.shared_out -= 1;
+                        self.pending.add(1);
+                    }
                     // The slot was kept for it, so this does not happen.
                     Err(_) => self.counters.rx_overflow += 1,
                 }
             }
         }
+    }
+
+    /// Frees client place `c` as `Clients::release` does; the responses left in its reply
+    /// box are no longer pending.
+    pub(crate) fn release_client(&mut self, c: usize) -> Option<KBox<Inbox>> {
+        self.pending.sub(self.clients.replies_queued(c));
+        self.clients.release(c)
+    }
+
+    /// Marks the instance dead; true if it already was.
+    pub(super) fn mark_dead(&mut self) -> bool {
+        if core::mem::replace(&mut self.dead, true) {
+            return true;
+        }
+        self.pending.add(Pending::DEAD);
+        false
     }
 
     /// True if a `read()` of client `c` (or of a file without a place) has a frame.
