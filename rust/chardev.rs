@@ -20,15 +20,15 @@ use kernel::{
     },
     prelude::*,
     sync::Arc,
-    uaccess::{
-        UserSliceReader,
-        UserSliceWriter, //
-    },
+    uaccess::UserSliceReader,
 };
 
 use crate::{
     abstractions::{
-        miscdev,
+        miscdev::{
+            self,
+            ReadTarget, //
+        },
         poll_queue::PollTable,
         stack_buf::zeroed_prefix, //
     },
@@ -36,6 +36,8 @@ use crate::{
         Inbox,
         Instance,
         ReadBuf,
+        Reopen,
+        Source,
         Wake,
         MAX_LEN_LIMIT,
         REPLY_HDR, //
@@ -76,16 +78,26 @@ impl Drop for OpenFile {
         let Some(c) = self.client else {
             return;
         };
-        let inbox = {
+        let (abandoned, inbox) = {
             let mut g = self.instance.rx.lock();
-            let now = self.instance.now();
             let st = &mut g.st;
-            let n = st.seqs.abandon_client(c as u8, now);
+            // Every asynchronous request in flight holds a place of its client's inbox
+            // (`instance/clients.rs`): without one there is none to abandon, and no seq table
+            // to scan or clock to read.
+            let n = if st.clients.has_reservations(c) {
+                let now = self.instance.now();
+                st.seqs.abandon_client(c as u8, now)
+            } else {
+                0
+            };
             st.counters.req_aborted += n as u64;
-            st.clients.release(c)
+            (n, st.release_client(c))
         };
-        self.instance.seq_free.notify_all();
-        // Freed outside the IRQ-disabling lock.
+        // Only abandoned requests free seqs.
+        if abandoned != 0 {
+            self.instance.seq_free.notify_all();
+        }
+        // Freed outside the IRQ-disabling lock (if not kept for the next file).
         drop(inbox);
     }
 }
@@ -102,10 +114,19 @@ impl miscdev::MiscFile for OpenFile {
 
     fn open(dev: &Arc<Instance>) -> Result<Self> {
         // A place for an inbox, if one is free: files beyond `MAX_CLIENTS` can still read,
-        // write and make synchronous requests.
-        let mut inbox = Some(Inbox::new(dev.max_len)?);
-        let client = dev.rx.lock().st.clients.open(&mut inbox);
-        drop(inbox);
+        // write and make synchronous requests. The inbox of a file closed before is taken
+        // again if there is one; else a new one, allocated outside the lock.
+        let reopened = dev.rx.lock().st.clients.reopen();
+        let client = match reopened {
+            Reopen::Place(c) => Some(c),
+            Reopen::NoPlace => None,
+            Reopen::NoSpare => {
+                let mut inbox = Some(Inbox::new(dev.max_len)?);
+                let client = dev.rx.lock().st.clients.open(&mut inbox);
+                drop(inbox);
+                client
+            }
+        };
         // INVARIANT: place `client` was free and now holds this file's inbox.
         Ok(Self {
             instance: dev.clone(),
@@ -113,8 +134,13 @@ impl miscdev::MiscFile for OpenFile {
         })
     }
 
-    fn read(&self, file: &File, mut buf: UserSliceWriter) -> Result<usize> {
+    #[inline]
+    fn read(&self, file: &File, target: ReadTarget) -> Result<usize> {
         let instance = &self.instance;
+        // Nothing to read anywhere, and alive: no lock needed to say so.
+        if instance.pending.none() && Self::nonblock(file) {
+            return Err(EAGAIN);
+        }
         // The frame lands at `REPLY_HDR`, the length byte just before it. Only the part the
         // frame fills is initialised, under the lock once its length is known: zeroing the
         // whole buffer (248 bytes) cost every call, the ones that find nothing too, more than
@@ -127,9 +153,22 @@ impl miscdev::MiscFile for OpenFile {
                     return Err(ENODEV);
                 }
                 // The responses to this file's `write()` requests, and the shared queue.
-                if let Some((len, from)) = guard.st.read_next(self.client) {
+                if let Some(from) = guard.st.read_source(self.client) {
+                    // A frame of the shared queue goes to userspace straight from its slot,
+                    // taken only once it is there: one lock, no copy between, nothing to put
+                    // back. If that would need a page fault, the path below takes it.
+                    if from == Source::Shared {
+                        let copied = guard.st.read_shared(|rec| {
+                            let rec = rec.get(..rec.len().min(target.len()))?;
+                            target.write_nofault(rec).then_some(rec.len())
+                        });
+                        if let Some(count) = copied {
+                            return Ok(count);
+                        }
+                    }
+                    let len = guard.st.read_end(from).ok_or(EIO)?;
                     let out = zeroed_prefix::<_, ZEROED_MIN>(&mut store, len);
-                    // `read_next` found the frame, under the same lock.
+                    // `read_source` found the frame, under the same lock.
                     let end = guard.st.take_read(from, out).ok_or(EIO)?;
                     break (out, end, from);
                 }
@@ -146,7 +185,8 @@ impl miscdev::MiscFile for OpenFile {
         let n = end - REPLY_HDR;
         let len_at = out.get_mut(REPLY_HDR - 1).ok_or(EIO)?;
         let stamp_byte = core::mem::replace(len_at, n as u8);
-        let count = buf.len().min(n + 1);
+        let count = target.len().min(n + 1);
+        let mut buf = target.writer();
         let copied = buf.write_slice(out.get(REPLY_HDR - 1..REPLY_HDR - 1 + count).ok_or(EIO)?);
         out[REPLY_HDR - 1] = stamp_byte;
         // Not copied: the frame goes back to the head for the next reader.

@@ -100,6 +100,7 @@ pub(crate) use clients::{
     Clients,
     Inbox,
     Queue,
+    Reopen,
     MAX_CLIENTS,
     REC_HDR,
     REPLY_HDR, //
@@ -110,7 +111,11 @@ use clients::{
 };
 use requester::SeqFrames;
 use tx::TxState;
-pub(crate) use writers::ReadBuf;
+use writers::Pending;
+pub(crate) use writers::{
+    ReadBuf,
+    Source, //
+};
 
 /// The largest frame an instance can be configured to accept (`max_frame_len`,
 /// `max-frame-length`), address included.
@@ -158,16 +163,18 @@ pub(crate) struct State {
     /// The device is unbound: everyone gets `ENODEV`.
     pub(crate) dead: bool,
     pub(crate) own_addr: u8,
-    /// Allocated zeroed in place: 20 KiB would not fit a stack (8 KiB on 32-bit ARM).
-    pub(crate) seqs: KVBox<SeqTable>,
+    /// Allocated zeroed in place: 20 KiB would not fit a stack (8 KiB on 32-bit ARM). With
+    /// vmalloc, in 5 pages: kmalloc would round its 19 KiB up to 32 KiB.
+    pub(crate) seqs: VBox<SeqTable>,
     /// The frames of the requests in flight, for resending.
     requests: SeqFrames,
     /// The responses of synchronous requests, until their callers collect them.
     responses: SeqFrames,
     /// The client places with their mailboxes, and the registered routes.
     pub(crate) clients: Clients,
-    /// The writers of the requests sent with `write()` (16 KiB: allocated zeroed in place).
-    pub(crate) notes: KVBox<WriteNotes>,
+    /// The writers of the requests sent with `write()` (allocated zeroed in place). With
+    /// vmalloc, in 5 pages: kmalloc would round its 16 KiB and 8 bytes up to 32 KiB.
+    pub(crate) notes: VBox<WriteNotes>,
     /// Frames the shared `read()` queue took in, and gave out (less those put back): the
     /// stamps that order it with the reply boxes (`instance/writers.rs`).
     shared_in: u64,
@@ -175,6 +182,8 @@ pub(crate) struct State {
     /// Frames `read()` took from the shared queue and is still copying out: their slots stay
     /// reserved, so that a frame whose copy faults always goes back (`instance/writers.rs`).
     shared_taken: usize,
+    /// What `read()` can take, for a look without the lock (`instance/writers.rs`).
+    pending: Pending,
     pub(crate) next_id: u64,
     /// The deadline the response timer is set for, until it fires.
     timer_at: Option<u64>,
@@ -223,6 +232,8 @@ pub(crate) struct Instance {
     /// Where `work` runs: this instance's own workqueue.
     queue: OwnedQueue,
     epoch: Instant<Monotonic>,
+    /// What `read()` can take (the count `State` keeps), read without `rx`.
+    pub(crate) pending: Pending,
     pub(crate) max_len: usize,
     retries: u32,
     smbus: bool,
@@ -269,6 +280,7 @@ impl Instance {
             cfg.max_len,
         ))?;
         let ring = FrameRing::new(storage, cfg.queue_len, cfg.max_len).ok_or(EINVAL)?;
+        let pending = Pending::new()?;
         let locked = Locked {
             asm: Assembler::new(cfg.addr, cfg.max_len),
             st: State {
@@ -276,14 +288,15 @@ impl Instance {
                 counters: Counters::default(),
                 dead: false,
                 own_addr: cfg.addr,
-                seqs: KVBox::init(pin_init::zeroed::<SeqTable>(), GFP_KERNEL)?,
+                seqs: VBox::init(pin_init::zeroed::<SeqTable>(), GFP_KERNEL)?,
                 requests: SeqFrames::new(cfg.max_len)?,
                 responses: SeqFrames::new(cfg.max_len)?,
                 clients: Clients::new()?,
-                notes: KVBox::init(pin_init::zeroed::<WriteNotes>(), GFP_KERNEL)?,
+                notes: VBox::init(pin_init::zeroed::<WriteNotes>(), GFP_KERNEL)?,
                 shared_in: 0,
                 shared_out: 0,
                 shared_taken: 0,
+                pending: pending.clone(),
                 next_id: 1,
                 timer_at: None,
             },
@@ -306,6 +319,7 @@ impl Instance {
                 work <- new_work!("Instance::work"),
                 queue,
                 epoch: Instant::now(),
+                pending,
                 max_len: cfg.max_len,
                 retries: cfg.retries,
                 smbus: cfg.smbus,
@@ -385,17 +399,26 @@ impl Instance {
     /// waits for a transmission in flight and for the transmit work. Only the first call does
     /// anything: unbind kills, and the driver data's guard kills again when it is dropped.
     pub(crate) fn kill(&self) {
-        let account = {
+        let (account, taken, seqs_busy) = {
             let mut g = self.rx.lock();
-            if core::mem::replace(&mut g.st.dead, true) {
+            if g.st.mark_dead() {
                 return;
             }
-            account::Final::of(&g)
+            let busy = g.st.seqs.busy() != 0;
+            (account::Final::of(&g), g.st.clients.taken(), busy)
         };
         account.log(self.info.adapter);
         self.wake_readers();
-        self.seq_wait.iter().for_each(CondVar::notify_all);
-        (0..MAX_CLIENTS).for_each(|c| self.wake_client(c));
+        // A synchronous caller waits on its request's seq, which is not free until it has
+        // collected the outcome; with every seq free nobody waits (64 wake-ups: 4 us).
+        if seqs_busy {
+            self.seq_wait.iter().for_each(CondVar::notify_all);
+        }
+        // Only the file holding a place waits or polls on its queues; the character device is
+        // gone, so no file takes a place any more.
+        (0..MAX_CLIENTS)
+            .filter(|c| taken & (1u64 << c) != 0)
+            .for_each(|c| self.wake_client(c));
         self.seq_free.notify_all();
         // Cancels the timer (waiting for its callback) and drops its reference to the instance;
         // with `dead` set nobody starts it again.

@@ -474,7 +474,7 @@ def say_stages(rtt):
 
 
 def main():
-    global BENCH, ROUNDS, COST_FRAMES, RATE_FRAMES, LATENCY_SAMPLES, REQUESTS
+    global BENCH, ROUNDS, COST_FRAMES, RATE_FRAMES, LATENCY_SAMPLES, REQUESTS, PLACEMENTS
     ap = argparse.ArgumentParser()
     ap.add_argument("--repo", required=True)
     ap.add_argument("--kdir", required=True)
@@ -485,6 +485,8 @@ def main():
                     help="prints the guest's timer facts and what a bus transfer costs, no bench")
     ap.add_argument("--rate-only", action="store_true",
                     help="(b) alone (receive throughput), for work on it: no table of the rest")
+    ap.add_argument("--no-search", action="store_true",
+                    help="(b) without the search for the highest rate: the read path alone")
     ap.add_argument("--rounds", type=int, default=ROUNDS, help="rounds kept (after a warm-up)")
     ap.add_argument("--only", default=",".join(SECTIONS),
                     help="comma-separated sections to measure (of %s), for work on one of "
@@ -500,6 +502,8 @@ def main():
         ap.error(f"--only: sections are {','.join(SECTIONS)}")
     lib.configure(args.repo, args.kdir)
     ROUNDS = args.rounds
+    if args.no_search:
+        PLACEMENTS = {}
     if args.quick:
         ROUNDS, COST_FRAMES, RATE_FRAMES, LATENCY_SAMPLES, REQUESTS = 1, 20, 300, 5, 4
     BENCH = os.path.join(args.repo, "build", "bench", "ipmb-bench")

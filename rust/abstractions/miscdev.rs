@@ -54,7 +54,7 @@ pub(crate) trait MiscFile: Send + Sync + Sized + 'static {
     /// Creates the state of a file being opened.
     fn open(dev: &Arc<Self::Device>) -> Result<Self>;
     /// Reads into `buf` (at most `buf.len()` bytes) and returns the count.
-    fn read(&self, file: &File, buf: UserSliceWriter) -> Result<usize>;
+    fn read(&self, file: &File, buf: ReadTarget) -> Result<usize>;
     /// Writes from `buf` and returns the count consumed.
     fn write(&self, file: &File, buf: UserSliceReader) -> Result<usize>;
     /// Registers for wake-ups on `table` and returns the current `EPOLL*` mask.
@@ -64,6 +64,41 @@ pub(crate) trait MiscFile: Send + Sync + Sized + 'static {
     /// 32-bit userspace reaches the same method (through `compat_ptr_ioctl`), so every
     /// structure the ioctls exchange must have the same layout for both.
     fn ioctl(&self, file: &File, cmd: u32, arg: usize) -> Result<isize>;
+}
+
+/// The user buffer of a `read()`: written through a [`UserSliceWriter`], or, where a page fault
+/// must not be taken (under a spinlock), by [`ReadTarget::write_nofault`].
+pub(crate) struct ReadTarget {
+    ptr: UserPtr,
+    len: usize,
+}
+
+impl ReadTarget {
+    /// The length of the buffer.
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Copies `data` to the start of the buffer without taking a page fault, so in any context
+    /// (`copy_to_user_nofault()`): true if it was copied whole. False if it does not fit, or if
+    /// a page fault would have been needed, in which case part of it may have been written.
+    pub(crate) fn write_nofault(&self, data: &[u8]) -> bool {
+        if data.len() > self.len {
+            return false;
+        }
+        // SAFETY: `data` is valid for reads of `data.len()` bytes. `copy_to_user_nofault()`
+        // checks the user range (`access_ok()`) and copies with page faults disabled: it
+        // never sleeps, and only writes userspace memory the caller gave for this `read()`.
+        unsafe {
+            bindings::copy_to_user_nofault(self.ptr.as_mut_ptr(), data.as_ptr().cast(), data.len())
+                == 0
+        }
+    }
+
+    /// The buffer as a [`UserSliceWriter`], for copies that may fault (process context).
+    pub(crate) fn writer(self) -> UserSliceWriter {
+        UserSlice::new(self.ptr, self.len).writer()
+    }
 }
 
 /// Length of the device name buffer (`ipmb-` and an adapter number fit easily).
@@ -264,8 +299,11 @@ impl<T: MiscFile> Vtable<T> {
     ) -> isize {
         // SAFETY: The file is open for the duration of the call.
         let (state, f) = unsafe { (Self::state(file), File::from_raw_file(file)) };
-        let writer = UserSlice::new(UserPtr::from_ptr(buf.cast()), count).writer();
-        match state.read(f, writer) {
+        let target = ReadTarget {
+            ptr: UserPtr::from_ptr(buf.cast()),
+            len: count,
+        };
+        match state.read(f, target) {
             Ok(n) => n as isize,
             Err(e) => e.to_errno() as isize,
         }

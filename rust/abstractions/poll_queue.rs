@@ -170,6 +170,12 @@ impl PollTable<'_> {
 
     /// Registers the poll of `file` on `queue`.
     pub(crate) fn register_wait(&self, file: &File, queue: &PollQueue) {
+        // What `poll_wait()` tests before it calls the table's function, in line: a `poll()`
+        // that does not wait (timeout 0, or not the first pass) registers nowhere.
+        // SAFETY: `self.table` is null or valid (type invariant); `_qproc` is only read.
+        if self.table.is_null() || unsafe { (*self.table)._qproc }.is_none() {
+            return;
+        }
         // SAFETY: `file` is valid for the call and `self.table` is null or valid (type
         // invariant). The queue's memory stays valid for a grace period after its last entry
         // is removed: the `PollQueues` that owns it empties it when dropped and frees it with

@@ -23,7 +23,8 @@
 //! a file takes it, so that a note naming a closed file ([`Writer`]) never reaches the next.
 //!
 //! Everything here runs under `Instance::rx`, in any context: bounded work, no allocation
-//! except [`Clients::new`] and [`Inbox::new`].
+//! except [`Clients::new`] and [`Inbox::new`]. A closing file's mailboxes are emptied and kept
+//! for the next file that opens ([`Clients::release`], [`Clients::reopen`]).
 
 use kernel::prelude::*;
 
@@ -104,6 +105,13 @@ impl Inbox {
         self.routes.get(..self.registered).unwrap_or(&[])
     }
 
+    /// Empties the mailboxes and forgets the routes, for the next file that opens.
+    fn reset(&mut self) {
+        self.inbox.clear();
+        self.replies.clear();
+        self.registered = 0;
+    }
+
     /// True if no message waits for `IPMB_IOC_RECEIVE`.
     pub(crate) fn is_empty(&self) -> bool {
         self.inbox.is_empty()
@@ -141,10 +149,26 @@ pub(crate) enum Reply {
     Full,
 }
 
+/// Where a file being opened goes without allocating ([`Clients::reopen`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Reopen {
+    /// Into this place, with the mailboxes a closed file left.
+    Place(usize),
+    /// Nowhere: every place is taken.
+    NoPlace,
+    /// A place is free, but no mailboxes are spare: [`Clients::open`] with new ones.
+    NoSpare,
+}
+
 /// The client places and the routes of an instance.
 pub(crate) struct Clients {
     /// Per client place: its mailboxes, or `None` if the place is free.
     places: KVec<Option<KBox<Inbox>>>,
+    /// The mailboxes of closed files, emptied, for the next files that open: closing a file
+    /// frees nothing, and opening one allocates only past the most files that had a place at
+    /// the same time so far. There is room for [`MAX_CLIENTS`], so it never allocates; freed
+    /// with the instance.
+    spare: KVec<KBox<Inbox>>,
     /// Per client place: its generation, changed whenever a file takes the place.
     gens: [u32; MAX_CLIENTS],
     /// Per (netFn / 2, cmd): the registered client's index + 1, or 0.
@@ -162,6 +186,7 @@ impl Clients {
         }
         Ok(Self {
             places,
+            spare: KVec::with_capacity(MAX_CLIENTS, GFP_KERNEL)?,
             gens: [0; MAX_CLIENTS],
             routes: KVVec::from_elem(0u8, ROUTES, GFP_KERNEL)?,
             default: 0,
@@ -171,18 +196,45 @@ impl Clients {
     /// Moves `inbox` into the first free place, if there is one, and returns that place.
     pub(crate) fn open(&mut self, inbox: &mut Option<KBox<Inbox>>) -> Option<usize> {
         let free = self.places.iter().position(Option::is_none)?;
+        self.take_place(free, inbox.take())
+    }
+
+    /// Takes the first free place with spare mailboxes, if there are both.
+    pub(crate) fn reopen(&mut self) -> Reopen {
+        let Some(free) = self.places.iter().position(Option::is_none) else {
+            return Reopen::NoPlace;
+        };
+        let Some(inbox) = self.spare.pop() else {
+            return Reopen::NoSpare;
+        };
+        match self.take_place(free, Some(inbox)) {
+            Some(c) => Reopen::Place(c),
+            None => Reopen::NoPlace,
+        }
+    }
+
+    /// Puts `inbox` into the free place `free` for a new file.
+    fn take_place(&mut self, free: usize, inbox: Option<KBox<Inbox>>) -> Option<usize> {
         let place = self.places.get_mut(free)?;
-        *place = inbox.take();
+        *place = inbox;
         if let Some(gen) = self.gens.get_mut(free) {
             *gen = gen.wrapping_add(1);
         }
         Some(free)
     }
 
-    /// Frees place `c`, with the routes it registered, and returns its mailboxes, to be
-    /// dropped outside the IRQ-disabling lock. At most [`MAX_REGISTRATIONS`] steps.
+    /// True if client `c`'s inbox has places reserved: for its asynchronous requests in
+    /// flight, or for a record being copied out. Without, it has no request in flight.
+    pub(crate) fn has_reservations(&self, c: usize) -> bool {
+        matches!(self.places.get(c), Some(Some(i)) if i.inbox.has_reservations())
+    }
+
+    /// Frees place `c`, with the routes it registered, and keeps its mailboxes, emptied, for
+    /// the next file ([`Self::reopen`]). At most [`MAX_REGISTRATIONS`] steps. Returns the
+    /// mailboxes if there was no room to keep them (which does not happen), to be dropped
+    /// outside the IRQ-disabling lock.
     pub(crate) fn release(&mut self, c: usize) -> Option<KBox<Inbox>> {
-        let inbox = self.places.get_mut(c).and_then(Option::take)?;
+        let mut inbox = self.places.get_mut(c).and_then(Option::take)?;
         for &r in inbox.registrations() {
             if let Some(slot) = self.routes.get_mut(usize::from(r)) {
                 *slot = 0;
@@ -191,12 +243,34 @@ impl Clients {
         if usize::from(self.default) == c + 1 {
             self.default = 0;
         }
-        Some(inbox)
+        inbox.reset();
+        // There is room: every set of mailboxes is in a place or here, and there are
+        // `MAX_CLIENTS` places.
+        self.spare.push_within_capacity(inbox).err().map(|e| e.0)
+    }
+
+    /// The places taken, as bits (place `c` is bit `c`).
+    pub(crate) fn taken(&self) -> u64 {
+        const { assert!(MAX_CLIENTS <= 64) };
+        self.places
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.is_some())
+            .fold(0, |bits, (c, _)| bits | 1u64 << c)
     }
 
     /// The mailboxes of place `c`, if the place is taken.
+    #[inline]
     pub(crate) fn inbox(&mut self, c: usize) -> Option<&mut Inbox> {
         self.places.get_mut(c)?.as_deref_mut()
+    }
+
+    /// The number of responses waiting in client `c`'s reply box.
+    pub(crate) fn replies_queued(&self, c: usize) -> usize {
+        match self.places.get(c) {
+            Some(Some(i)) => i.replies.len(),
+            _ => 0,
+        }
     }
 
     /// The number of records waiting in all mailboxes (inboxes and reply boxes).
@@ -352,6 +426,7 @@ impl Clients {
     }
 
     /// The stamp of the oldest response in client `c`'s reply box, if one waits.
+    #[inline]
     pub(crate) fn reply_stamp(&mut self, c: usize) -> Option<u64> {
         let rec = self.inbox(c)?.replies.peek()?;
         let mut stamp = [0u8; REPLY_HDR];

@@ -15,10 +15,18 @@
 //! given out that many. So a file that is the only reader sees every frame in the order it
 //! arrived, as with one queue.
 
-use kernel::prelude::*;
+use core::sync::atomic::{
+    AtomicUsize,
+    Ordering, //
+};
+use kernel::{
+    prelude::*,
+    sync::Arc, //
+};
 
 use super::{
     clients::{
+        Inbox,
         Queue,
         Reply,
         REPLY_HDR, //
@@ -35,6 +43,49 @@ use crate::proto::{
 
 /// A `read()` buffer: a frame at `REPLY_HDR..`, after room for a reply record's stamp.
 pub(crate) type ReadBuf = [u8; REPLY_HDR + MAX_LEN_LIMIT];
+
+/// The records a `read()` can take, counted under `Instance::rx` and read without it: the
+/// frames of the shared queue and the responses in the reply boxes, plus [`Pending::DEAD`] once
+/// the instance is dead. At zero a `read()` finds nothing, so one with `O_NONBLOCK` returns
+/// `EAGAIN` without taking `rx` (`chardev.rs`).
+///
+/// # Invariants
+///
+/// The count changes only in `State`'s methods, under `rx`: plain loads and stores, no atomic
+/// read-modify-write in the interrupt path. A reader without the lock sees a count at least as
+/// new as the last `rx` section it is ordered after: a task that saw a frame under `rx` (in
+/// `poll()`) then finds it counted.
+#[derive(Clone)]
+pub(crate) struct Pending(Arc<AtomicUsize>);
+
+impl Pending {
+    /// Added when the instance dies: the count is never zero again, so `read()` takes `rx` and
+    /// sees `dead`.
+    const DEAD: usize = usize::MAX / 2;
+
+    /// A count of zero (process context: it allocates).
+    pub(crate) fn new() -> Result<Self> {
+        Ok(Self(Arc::new(AtomicUsize::new(0), GFP_KERNEL)?))
+    }
+
+    /// True if a `read()` finds nothing and the instance is alive (any context, no lock).
+    #[inline]
+    pub(crate) fn none(&self) -> bool {
+        self.0.load(Ordering::Relaxed) == 0
+    }
+
+    /// Adds `n` (under `rx`: only through `&mut State`).
+    fn add(&self, n: usize) {
+        let v = self.0.load(Ordering::Relaxed);
+        self.0.store(v.wrapping_add(n), Ordering::Relaxed);
+    }
+
+    /// Subtracts `n` (under `rx`: only through `&mut State`).
+    fn sub(&self, n: usize) {
+        let v = self.0.load(Ordering::Relaxed);
+        self.0.store(v.wrapping_sub(n), Ordering::Relaxed);
+    }
+}
 
 /// Where the frame `read()` took came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -56,6 +107,7 @@ impl State {
         match self.ring.push(f) {
             Ok(()) => {
                 self.shared_in += 1;
+                self.pending.add(1);
                 self.counters.rx_frames += 1;
                 wake.read = true;
             }
@@ -71,6 +123,7 @@ impl State {
         };
         match self.clients.deliver_reply(w, self.shared_in, f) {
             Reply::Delivered(_) => {
+                self.pending.add(1);
                 self.counters.rx_frames += 1;
                 self.counters.rsp_to_writer += 1;
                 return true;
@@ -84,7 +137,8 @@ impl State {
     /// Where the frame a `read()` of client `c` (or of a file without a place) takes now comes
     /// from: its reply box or the shared queue, whichever arrived first; `None` if neither
     /// has one.
-    fn read_source(&mut self, c: Option<usize>) -> Option<Source> {
+    #[inline]
+    pub(crate) fn read_source(&mut self, c: Option<usize>) -> Option<Source> {
         if let Some(c) = c {
             if let Some(stamp) = self.clients.reply_stamp(c) {
                 if self.ring.is_empty() || stamp <= self.shared_out {
@@ -95,41 +149,57 @@ impl State {
         (!self.ring.is_empty()).then_some(Source::Shared)
     }
 
-    /// The frame a `read()` of client `c` takes now, if there is one: how much of a read
-    /// buffer [`Self::pop_read`] fills with it (where it will end), so that `read()`
-    /// initialises only that, and where it comes from.
-    pub(crate) fn read_next(&mut self, c: Option<usize>) -> Option<(usize, Source)> {
-        let from = self.read_source(c)?;
-        let end = match from {
-            Source::Replies(c) => self.clients.reply_len(c)?,
-            Source::Shared => REPLY_HDR + self.ring.peek()?.len(),
-        };
-        Some((end, from))
+    /// How much of a read buffer [`Self::take_read`] fills with the oldest frame of `from`
+    /// (where it will end), so that `read()` initialises only that.
+    pub(crate) fn read_end(&mut self, from: Source) -> Option<usize> {
+        match from {
+            Source::Replies(c) => self.clients.reply_len(c),
+            Source::Shared => Some(REPLY_HDR + self.ring.peek()?.len()),
+        }
+    }
+
+    /// Hands the oldest frame of the shared queue to `copy` as `read()` returns it
+    /// (`[len, frame...]`), and takes it off the queue if `copy` returns `Some` (the count it
+    /// copied). A `read()` that copies it to userspace right here, under `rx` and without a
+    /// page fault, needs neither a buffer nor the slot reservation of [`Self::take_read`].
+    #[inline]
+    pub(crate) fn read_shared(
+        &mut self,
+        copy: impl FnOnce(&[u8]) -> Option<usize>,
+    ) -> Option<usize> {
+        let n = copy(self.ring.peek_record()?)?;
+        self.ring.pop_into(&mut []);
+        self.shared_out += 1;
+        self.pending.sub(1);
+        Some(n)
     }
 
     /// Takes the oldest frame for a `read()` of client `c` (or of a file without a place) into
     /// `buf` at `REPLY_HDR`: from its reply box or the shared queue, whichever arrived first.
     /// Returns where the frame ends in `buf` and where it came from; a reply's place stays
     /// reserved until [`Self::read_done`]. A frame longer than `buf` is cut to it. (`read()`
-    /// itself calls [`Self::read_next`] and [`Self::take_read`], to size its buffer between.)
+    /// itself calls [`Self::read_source`], [`Self::read_end`] and [`Self::take_read`], to size
+    /// its buffer between.)
     #[cfg(CONFIG_KUNIT)]
     pub(crate) fn pop_read(&mut self, c: Option<usize>, buf: &mut [u8]) -> Option<(usize, Source)> {
         let from = self.read_source(c)?;
         Some((self.take_read(from, buf)?, from))
     }
 
-    /// Takes the oldest frame of `from` (what [`Self::read_next`] found, under the same lock)
+    /// Takes the oldest frame of `from` (what [`Self::read_source`] found, under the same lock)
     /// into `buf` as [`Self::pop_read`] does; returns where it ends in `buf`.
     pub(crate) fn take_read(&mut self, from: Source, buf: &mut [u8]) -> Option<usize> {
-        match from {
-            Source::Replies(c) => self.clients.take(c, Queue::Replies, buf),
+        let end = match from {
+            Source::Replies(c) => self.clients.take(c, Queue::Replies, buf)?,
             Source::Shared => {
                 let n = self.ring.pop_into(buf.get_mut(REPLY_HDR..)?)?;
                 self.shared_out += 1;
                 self.shared_taken += 1;
-                Some(REPLY_HDR + n)
+                REPLY_HDR + n
             }
-        }
+        };
+        self.pending.sub(1);
+        Some(end)
     }
 
     /// Ends a [`Self::pop_read`]: the frame `buf[..end]` reached userspace (`copied`), or goes
@@ -139,7 +209,9 @@ impl State {
         match (from, copied) {
             (Source::Replies(c), true) => self.clients.delivered(c, Queue::Replies),
             (Source::Replies(c), false) => {
-                if !self.clients.put_back(c, Queue::Replies, buf, wake) {
+                if self.clients.put_back(c, Queue::Replies, buf, wake) {
+                    self.pending.add(1);
+                } else {
                     // The place was kept for it, so this does not happen.
                     self.counters.rx_overflow += 1;
                 }
@@ -149,12 +221,31 @@ impl State {
                 self.shared_taken = self.shared_taken.saturating_sub(1);
                 wake.read = true;
                 match self.ring.push_front(buf.get(REPLY_HDR..).unwrap_or(&[])) {
-                    Ok(()) => self.shared_out -= 1,
+                    Ok(()) => {
+                        self.shared_out -= 1;
+                        self.pending.add(1);
+                    }
                     // The slot was kept for it, so this does not happen.
                     Err(_) => self.counters.rx_overflow += 1,
                 }
             }
         }
+    }
+
+    /// Frees client place `c` as `Clients::release` does; the responses left in its reply
+    /// box are no longer pending.
+    pub(crate) fn release_client(&mut self, c: usize) -> Option<KBox<Inbox>> {
+        self.pending.sub(self.clients.replies_queued(c));
+        self.clients.release(c)
+    }
+
+    /// Marks the instance dead; true if it already was.
+    pub(super) fn mark_dead(&mut self) -> bool {
+        if core::mem::replace(&mut self.dead, true) {
+            return true;
+        }
+        self.pending.add(Pending::DEAD);
+        false
     }
 
     /// True if a `read()` of client `c` (or of a file without a place) has a frame.

@@ -146,6 +146,24 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>> FrameRing<S> {
         Some(len)
     }
 
+    /// Returns the oldest frame as stored, its length byte first (`[len, frame...]`), without
+    /// removing it; `None` if the ring is empty.
+    pub(crate) fn peek_record(&self) -> Option<&[u8]> {
+        if self.count == 0 {
+            return None;
+        }
+        let size = self.slot_len + 1;
+        let start = self.head * size;
+        let slot = self.storage.as_ref().get(start..start + size)?;
+        slot.get(..=usize::from(*slot.first()?))
+    }
+
+    /// Empties the ring.
+    pub(crate) fn clear(&mut self) {
+        // INVARIANT: no slot holds a queued frame; `head` stays below `capacity`.
+        self.count = 0;
+    }
+
     /// Returns the oldest frame without removing it, or `None` if the ring is empty.
     pub(crate) fn peek(&self) -> Option<&[u8]> {
         if self.count == 0 {
@@ -189,6 +207,41 @@ mod tests {
             assert_eq!(r.pop_into(&mut out), Some(3));
             assert_eq!(r.peek(), Some(&[4u8][..]));
         }
+    }
+
+    #[test]
+    fn peek_record_has_the_length_byte_first() {
+        let Some(mut r) = ring() else {
+            assert!(false);
+            return;
+        };
+        assert_eq!(r.peek_record(), None);
+        assert_eq!(r.push(&[5, 6]), Ok(()));
+        assert_eq!(r.push(&[7]), Ok(()));
+        assert_eq!(r.peek_record(), Some(&[2u8, 5, 6][..]));
+        let mut out = [0u8; SLOT];
+        assert_eq!(r.pop_into(&mut out), Some(2));
+        assert_eq!(r.peek_record(), Some(&[1u8, 7][..]));
+    }
+
+    #[test]
+    fn clear_empties_and_keeps_working() {
+        let Some(mut r) = ring() else {
+            assert!(false);
+            return;
+        };
+        for i in 0..CAP as u8 {
+            assert_eq!(r.push(&[i]), Ok(()));
+        }
+        r.clear();
+        assert!(r.is_empty());
+        assert_eq!(r.peek(), None);
+        for i in 0..CAP as u8 {
+            assert_eq!(r.push(&[i, i]), Ok(()));
+        }
+        let mut out = [0u8; SLOT];
+        assert_eq!(r.pop_into(&mut out), Some(2));
+        assert_eq!(out[..2], [0, 0]);
     }
 
     #[test]

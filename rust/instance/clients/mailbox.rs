@@ -32,6 +32,18 @@ impl Mailbox {
         })
     }
 
+    /// True if places are reserved: for records that must fit when they come, or records being
+    /// copied out.
+    pub(super) fn has_reservations(&self) -> bool {
+        self.outstanding != 0
+    }
+
+    /// Empties the mailbox and drops its reservations, for the next file that takes it.
+    pub(super) fn clear(&mut self) {
+        self.ring.clear();
+        self.outstanding = 0;
+    }
+
     /// Room for a record that has no reservation.
     pub(super) fn has_room(&self) -> bool {
         self.ring.len() + self.outstanding < self.ring.capacity()

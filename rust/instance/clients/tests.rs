@@ -235,4 +235,51 @@ mod cases {
         assert_eq!(cl.reply_stamp(p[0]), Some(1));
         Ok(())
     }
+
+    #[test]
+    fn reopen_without_spare_mailboxes_needs_new_ones() -> Result {
+        let (mut cl, _) = clients(1)?;
+        assert_eq!(cl.reopen(), Reopen::NoSpare);
+        Ok(())
+    }
+
+    #[test]
+    fn reopen_takes_the_closed_files_mailboxes_empty() -> Result {
+        // What the closed file left (a request, a reply, a route) never reaches the next.
+        let (mut cl, p) = clients(1)?;
+        let (f, n) = request(1)?;
+        cl.register(p[0], APP, 1, true)?;
+        assert!(cl.deliver_request(p[0], 0, &f[..n]));
+        let w = cl.writer(p[0]).ok_or(EINVAL)?;
+        assert_eq!(cl.deliver_reply(w, 3, &f[..n]), Reply::Delivered(p[0]));
+        let kept = cl.release(p[0]);
+        assert!(kept.is_none());
+        assert_eq!(cl.reopen(), Reopen::Place(p[0]));
+        assert_eq!(cl.reply_stamp(p[0]), None);
+        assert!(cl.inbox(p[0]).is_some_and(|i| i.is_empty()));
+        assert_eq!(cl.route(APP, 1), None);
+        cl.register(p[0], APP, 1, true)?;
+        assert_eq!(cl.route(APP, 1), Some(p[0]));
+        Ok(())
+    }
+
+    #[test]
+    fn reopen_with_every_place_taken_finds_none() -> Result {
+        let (mut cl, p) = clients(MAX_CLIENTS)?;
+        let kept = cl.release(p[0]);
+        assert!(kept.is_none());
+        let mut inbox = Some(Inbox::new(frame::SPEC_MAX_LEN)?);
+        assert_eq!(cl.open(&mut inbox), Some(p[0]));
+        assert_eq!(cl.reopen(), Reopen::NoPlace);
+        Ok(())
+    }
+
+    #[test]
+    fn taken_has_a_bit_per_place_in_use() -> Result {
+        let (mut cl, p) = clients(3)?;
+        let kept = cl.release(p[1]);
+        assert!(kept.is_none());
+        assert_eq!(cl.taken(), 1 << p[0] | 1 << p[2]);
+        Ok(())
+    }
 }

@@ -259,7 +259,7 @@ mod cases {
 
     /// Frees place `c`, its inbox outside the lock, as a closing file does.
     fn close(s: &Instance, c: usize) {
-        let inbox = s.rx.lock().st.clients.release(c);
+        let inbox = s.rx.lock().st.release_client(c);
         drop(inbox);
     }
 
@@ -411,6 +411,82 @@ mod cases {
         assert_eq!(seq, Some(0));
         assert_eq!(got, Some(Err(ENODEV)));
         assert_eq!(c.req_aborted, 1);
+        Ok(())
+    }
+
+    #[test]
+    fn pending_counts_a_frame_until_it_is_read() -> Result {
+        let s = shared(4)?;
+        let before = s.pending.none();
+        deliver(&s, &response(1)?.0)?;
+        let queued = s.pending.none();
+        let mut buf: crate::instance::ReadBuf = [0; REPLY_HDR + MAX_LEN_LIMIT];
+        let taken = {
+            let mut g = s.rx.lock();
+            let taken = g.st.pop_read(None, &mut buf);
+            if let Some((end, from)) = taken {
+                g.st.read_done(from, &buf[..end], true, &mut Wake::default());
+            }
+            taken
+        };
+        assert!(taken.is_some());
+        assert_eq!((before, queued, s.pending.none()), (true, false, true));
+        Ok(())
+    }
+
+    #[test]
+    fn pending_counts_a_frame_put_back_after_a_fault() -> Result {
+        let s = shared(4)?;
+        deliver(&s, &response(1)?.0)?;
+        let mut buf: crate::instance::ReadBuf = [0; REPLY_HDR + MAX_LEN_LIMIT];
+        let taken = s.rx.lock().st.pop_read(None, &mut buf);
+        let out = s.pending.none();
+        if let Some((end, from)) = taken {
+            let mut g = s.rx.lock();
+            g.st.read_done(from, &buf[..end], false, &mut Wake::default());
+        }
+        assert!(taken.is_some());
+        assert_eq!((out, s.pending.none()), (true, false));
+        Ok(())
+    }
+
+    #[test]
+    fn pending_counts_a_writers_response_until_its_file_closes() -> Result {
+        let (s, place) = written(4)?;
+        deliver(&s, &response(4)?.0)?;
+        let delivered = s.pending.none();
+        close(&s, place);
+        assert_eq!((delivered, s.pending.none()), (false, true));
+        Ok(())
+    }
+
+    #[test]
+    fn pending_is_never_none_once_dead() -> Result {
+        let s = shared(4)?;
+        s.kill();
+        assert!(!s.pending.none());
+        Ok(())
+    }
+
+    #[test]
+    fn read_shared_takes_the_frame_only_once_copied() -> Result {
+        let s = shared(4)?;
+        deliver(&s, &response(1)?.0)?;
+        let (refused, taken, len_byte, left) = {
+            let mut g = s.rx.lock();
+            let refused = g.st.read_shared(|_| None);
+            let mut len_byte = None;
+            let taken = g.st.read_shared(|rec| {
+                len_byte = rec.first().copied();
+                Some(rec.len())
+            });
+            (refused, taken, len_byte, g.st.ring.len())
+        };
+        assert_eq!(refused, None);
+        assert!(taken.is_some());
+        // The record is `read()`'s `[len, frame...]`: the length counts what follows it.
+        assert_eq!(len_byte.map(|b| usize::from(b) + 1), taken);
+        assert_eq!((left, s.pending.none()), (0, true));
         Ok(())
     }
 }
