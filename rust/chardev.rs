@@ -175,7 +175,12 @@ impl miscdev::MiscFile for OpenFile {
                 if Self::nonblock(file) {
                     return Err(EAGAIN);
                 }
-                if instance.wait.wait_interruptible(&mut guard) {
+                // Counted under `rx`, before the wait queues this task and releases `rx`: a
+                // frame queued after this sees the count and wakes the condition variable.
+                guard.st.blocked_readers += 1;
+                let interrupted = instance.wait.wait_interruptible(&mut guard);
+                guard.st.blocked_readers -= 1;
+                if interrupted {
                     return Err(ERESTARTSYS);
                 }
             }

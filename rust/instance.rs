@@ -150,7 +150,10 @@ impl AsMut<[u8]> for Storage {
 /// What to wake once `rx` is released.
 #[derive(Default)]
 pub(crate) struct Wake {
+    /// A frame for `read()`: wake its pollers, and its blocked callers if `read_blocked`.
     pub(crate) read: bool,
+    /// Some `read()` was blocked on `Instance::wait` when `read` was set (under `rx`).
+    pub(crate) read_blocked: bool,
     pub(crate) seq: Option<u8>,
     pub(crate) client: Option<usize>,
     pub(crate) seq_free: bool,
@@ -182,6 +185,11 @@ pub(crate) struct State {
     /// Frames `read()` took from the shared queue and is still copying out: their slots stay
     /// reserved, so that a frame whose copy faults always goes back (`instance/writers.rs`).
     shared_taken: usize,
+    /// Callers blocked in `read()` on `Instance::wait`: each counts itself under `rx` before it
+    /// waits (the condition variable queues it before `rx` is released) and uncounts itself
+    /// once it has `rx` again. A frame queued while it is zero has nobody to wake there: the
+    /// wake-up skips the condition variable's lock (only `poll()` may be waiting).
+    pub(crate) blocked_readers: usize,
     /// What `read()` can take, for a look without the lock (`instance/writers.rs`).
     pending: Pending,
     pub(crate) next_id: u64,
@@ -296,6 +304,7 @@ impl Instance {
                 shared_in: 0,
                 shared_out: 0,
                 shared_taken: 0,
+                blocked_readers: 0,
                 pending: pending.clone(),
                 next_id: 1,
                 timer_at: None,
@@ -363,8 +372,10 @@ impl Instance {
     }
 
     /// Wakes the readers and pollers of the read queue.
-    fn wake_readers(&self) {
-        self.wait.notify_all();
+    fn wake_readers(&self, blocked: bool) {
+        if blocked {
+            self.wait.notify_all();
+        }
         if let Some(q) = self.poll_queue(None) {
             q.notify();
         }
@@ -382,7 +393,7 @@ impl Instance {
 
     pub(crate) fn wake(&self, w: Wake) {
         if w.read {
-            self.wake_readers();
+            self.wake_readers(w.read_blocked);
         }
         if let Some(cv) = w.seq.and_then(|s| self.seq_wait.get(usize::from(s))) {
             cv.notify_all();
@@ -408,7 +419,7 @@ impl Instance {
             (account::Final::of(&g), g.st.clients.taken(), busy)
         };
         account.log(self.info.adapter);
-        self.wake_readers();
+        self.wake_readers(true);
         // A synchronous caller waits on its request's seq, which is not free until it has
         // collected the outcome; with every seq free nobody waits (64 wake-ups: 4 us).
         if seqs_busy {

@@ -465,7 +465,12 @@ impl Clients {
         };
         match which {
             Queue::Inbox => wake.client = Some(c),
-            Queue::Replies => wake.read = true,
+            // No access to the count of blocked readers here: wake them too (a failed copy
+            // to userspace, rare).
+            Queue::Replies => {
+                wake.read = true;
+                wake.read_blocked = true;
+            }
         }
         inbox.mailbox(which).put_back(rec)
     }

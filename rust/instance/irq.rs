@@ -97,7 +97,7 @@ impl State {
                 Match::Unmatched => {
                     // A response to a request a file sent with `write()`: to that file.
                     if self.deliver_to_writer(key, hdr.seq, f, now) {
-                        wake.read = true;
+                        self.for_readers(wake);
                         return;
                     }
                 }

@@ -97,6 +97,14 @@ pub(crate) enum Source {
 }
 
 impl State {
+    /// Has the frames' readers woken once `rx` is released: `poll()`, and the callers blocked
+    /// in `read()` if there are any now (they count themselves under `rx` before they wait).
+    #[inline]
+    pub(super) fn for_readers(&self, wake: &mut Wake) {
+        wake.read = true;
+        wake.read_blocked |= self.blocked_readers != 0;
+    }
+
     /// Queues `f` for every reader (interrupt context); counted as a drop if the queue is full.
     /// The slots of frames that `read()` is copying out count as full.
     pub(super) fn queue_shared(&mut self, f: &[u8], wake: &mut Wake) {
@@ -109,7 +117,7 @@ impl State {
                 self.shared_in += 1;
                 self.pending.add(1);
                 self.counters.rx_frames += 1;
-                wake.read = true;
+                self.for_readers(wake);
             }
             Err(_) => self.counters.rx_overflow += 1,
         }
@@ -219,7 +227,7 @@ impl State {
             (Source::Shared, true) => self.shared_taken = self.shared_taken.saturating_sub(1),
             (Source::Shared, false) => {
                 self.shared_taken = self.shared_taken.saturating_sub(1);
-                wake.read = true;
+                self.for_readers(wake);
                 match self.ring.push_front(buf.get(REPLY_HDR..).unwrap_or(&[])) {
                     Ok(()) => {
                         self.shared_out -= 1;

@@ -108,6 +108,25 @@ mod cases {
     }
 
     #[test]
+    fn blocked_readers_woken_only_when_counted() -> Result {
+        let s = shared(8)?;
+        let (f, n) = response(1)?;
+        let (mut none, mut one) = (Wake::default(), Wake::default());
+        {
+            let mut g = s.rx.lock();
+            g.st.queue_shared(&f[..n], &mut none);
+            g.st.blocked_readers = 1;
+            g.st.queue_shared(&f[..n], &mut one);
+            g.st.blocked_readers = 0;
+        }
+        assert_eq!(
+            [(none.read, none.read_blocked), (one.read, one.read_blocked)],
+            [(true, false), (true, true)]
+        );
+        Ok(())
+    }
+
+    #[test]
     fn overflow_keeps_oldest_and_counts() -> Result {
         let s = shared(2)?;
         for seq in 0..4 {
