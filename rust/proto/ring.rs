@@ -166,14 +166,7 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>> FrameRing<S> {
 
     /// Returns the oldest frame without removing it, or `None` if the ring is empty.
     pub(crate) fn peek(&self) -> Option<&[u8]> {
-        if self.count == 0 {
-            return None;
-        }
-        let size = self.slot_len + 1;
-        let start = self.head * size;
-        let slot = self.storage.as_ref().get(start..start + size)?;
-        let (&len, data) = slot.split_first()?;
-        data.get(..usize::from(len))
+        self.peek_record()?.get(1..)
     }
 }
 
