@@ -72,10 +72,6 @@ const IOC_UNREGISTER: u32 = _IOW::<Cmd>(uapi::IOC_MAGIC, uapi::NR_UNREGISTER);
 /// `IPMB_IOC_RESPOND`.
 const IOC_RESPOND: u32 = _IOW::<Msg>(uapi::IOC_MAGIC, uapi::NR_RESPOND);
 
-/// Bytes of a response's body and frame `IPMB_IOC_RESPOND` zeroes at least ([`zeroed_prefix`]):
-/// a fixed count the compiler zeroes in line, which covers IPMB's 32 bytes.
-const ZEROED_MIN: usize = 32;
-
 /// The part of `m` that `IPMB_IOC_REQUEST` and `IPMB_IOC_SUBMIT` write back: every field and
 /// the used part of `data`. The rest of `data` is what the caller passed in (`m` was read from
 /// it), so writing it back would change nothing but cost a copy of up to 240 bytes.
@@ -239,17 +235,21 @@ impl OpenFile {
             src_lun: m.own_lun,
             cmd: m.cmd,
         };
-        // Only the parts the answer fills are initialised (see `ZEROED_MIN`).
+        // Only the parts the answer fills are initialised, at least IPMB's 32 bytes, in line
+        // ([`zeroed_prefix`]).
         if data.len() >= MAX_LEN_LIMIT {
             return Err(EMSGSIZE);
         }
         let mut body = MaybeUninit::<[u8; MAX_LEN_LIMIT]>::uninit();
-        let body = zeroed_prefix::<_, ZEROED_MIN>(&mut body, data.len() + 1);
+        let body = zeroed_prefix::<_, { frame::SPEC_MAX_LEN }>(&mut body, data.len() + 1);
         body[0] = m.cc;
         body[1..].copy_from_slice(data);
         let mut f = MaybeUninit::<[u8; MAX_LEN_LIMIT]>::uninit();
         // A frame longer than the buffer is refused by `build` as before.
-        let f = zeroed_prefix::<_, ZEROED_MIN>(&mut f, frame::MIN_REQUEST_LEN + body.len());
+        let f = zeroed_prefix::<_, { frame::SPEC_MAX_LEN }>(
+            &mut f,
+            frame::MIN_REQUEST_LEN + body.len(),
+        );
         let len = frame::build(f, instance.max_len, &hdr, body).map_err(|_| EMSGSIZE)?;
         instance.send(&f[..len], false)
     }

@@ -117,10 +117,6 @@ impl SeqFrames {
     }
 }
 
-/// Bytes of a request's frame buffer [`Instance::prepare`] zeroes at least
-/// ([`zeroed_prefix`]): a fixed count the compiler zeroes in line, which covers IPMB's 32 bytes.
-const ZEROED_MIN: usize = 32;
-
 /// The stack buffer a request is built in ([`Instance::prepare`]), of which only the part the
 /// frame fills is initialised: zeroing all of it cost more than building the frame (a byte per
 /// instruction under the bench's instruction counting).
@@ -428,7 +424,11 @@ impl Instance {
         let key = Key::of_request(&hdr);
         let mut p = Prepared {
             // A frame longer than the buffer is refused by `build` as before.
-            frame: zeroed_prefix::<_, ZEROED_MIN>(buf, frame::MIN_REQUEST_LEN + data.len()),
+            // At least IPMB's 32 bytes are zeroed, in line ([`zeroed_prefix`]).
+            frame: zeroed_prefix::<_, { frame::SPEC_MAX_LEN }>(
+                buf,
+                frame::MIN_REQUEST_LEN + data.len(),
+            ),
             len: 0,
             key,
             timeout_ns: u64::from(match m.timeout_ms {

@@ -38,10 +38,6 @@ pub(crate) struct TxState {
     pub(crate) client: Option<Client>,
 }
 
-/// Bytes of a frame's copy [`write`] zeroes at least ([`zeroed_prefix`]): a fixed count the
-/// compiler zeroes in line, which covers IPMB's 32 bytes.
-const ZEROED_MIN: usize = 32;
-
 /// Sends `bytes` to the 7-bit address `addr` as one plain I2C write.
 ///
 /// The message's buffer is a copy in a buffer of the largest frame, of which only the part the
@@ -52,7 +48,8 @@ fn write(client: &Client, addr: u8, bytes: &[u8]) -> Result {
         return Err(EINVAL);
     }
     let mut buf = MaybeUninit::<[u8; MAX_LEN_LIMIT]>::uninit();
-    let data = zeroed_prefix::<_, ZEROED_MIN>(&mut buf, bytes.len());
+    // At least IPMB's 32 bytes are zeroed, in line ([`zeroed_prefix`]).
+    let data = zeroed_prefix::<_, { frame::SPEC_MAX_LEN }>(&mut buf, bytes.len());
     data.copy_from_slice(bytes);
     client.write(addr, data)
 }

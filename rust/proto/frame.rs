@@ -31,9 +31,9 @@ pub(crate) const CMD: usize = 5;
 pub(crate) const MIN_REQUEST_LEN: usize = 7;
 /// Length of a response with only a completion code, including the address byte.
 pub(crate) const MIN_RESPONSE_LEN: usize = 8;
-/// Longest frame the IPMB specification allows, including the address byte (the tests' limit;
-/// the driver's is the `max_frame_len` parameter).
-#[cfg(any(test, CONFIG_KUNIT))]
+/// Longest frame the IPMB specification allows, including the address byte: the tests'
+/// limit, and what the frame buffers on the stack zero at least (the driver's limit is the
+/// `max_frame_len` parameter).
 pub(crate) const SPEC_MAX_LEN: usize = 32;
 
 /// Completion code of a request that got no response in time (IPMI "timeout while processing
